@@ -1,0 +1,75 @@
+import { constants } from 'node:os';
+import { inspect } from 'node:util';
+
+// errno number -> name; the first name wins where two share a number (EAGAIN/EWOULDBLOCK).
+const errnoNames = new Map<number, string>();
+for (const [name, value] of Object.entries(constants.errno)) {
+  if (!errnoNames.has(value)) errnoNames.set(value, name);
+}
+
+/**
+ * A failed system call, reported the way Node's fs reports one: `code` is the errno name,
+ * `errno` the negative errno number (as in Node), `syscall` the call that failed.
+ */
+export class IpcError extends Error {
+  readonly code: string;
+  readonly errno: number;
+  readonly syscall: string;
+  declare readonly path?: string;
+
+  /** Made by the addon: errnum is C's positive errno, description its strerror text. */
+  constructor(errnum: number, syscall: string, description: string, path?: string) {
+    const code = errnoNames.get(errnum) ?? 'UNKNOWN';
+    const text = description.charAt(0).toLowerCase() + description.slice(1);
+    super(`${code}: ${text}, ${syscall}${path === undefined ? '' : ` '${path}'`}`);
+    this.name = 'IpcError';
+    this.code = code;
+    this.errno = -errnum;
+    this.syscall = syscall;
+    if (path !== undefined) this.path = path;
+  }
+}
+
+function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+  return Object.assign(error, { code });
+}
+
+function describeReceived(value: unknown): string {
+  if (value === null || value === undefined) return `Received ${value}`;
+  if (typeof value === 'function') return `Received function ${value.name || '<anonymous>'}`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name ? `Received an instance of ${name}` : `Received ${inspect(value, { depth: -1 })}`;
+  }
+  const shown = inspect(value).slice(0, 28);
+  return `Received type ${typeof value} (${shown})`;
+}
+
+/** TypeError [ERR_INVALID_ARG_TYPE], worded like Node's own. */
+export function invalidArgType(name: string, expected: string, value: unknown): TypeError {
+  return withCode(
+    new TypeError(`The "${name}" argument must be ${expected}. ${describeReceived(value)}`),
+    'ERR_INVALID_ARG_TYPE',
+  );
+}
+
+/** TypeError [ERR_INVALID_ARG_VALUE], worded like Node's own. */
+export function invalidArgValue(name: string, value: unknown, reason: string): TypeError {
+  return withCode(
+    new TypeError(`The argument '${name}' ${reason}. Received ${inspect(value)}`),
+    'ERR_INVALID_ARG_VALUE',
+  );
+}
+
+/** RangeError [ERR_OUT_OF_RANGE], worded like Node's own. */
+export function outOfRange(name: string, range: string, value: unknown): RangeError {
+  return withCode(
+    new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${inspect(value)}`),
+    'ERR_OUT_OF_RANGE',
+  );
+}
+
+/** Error [ERR_INVALID_STATE]: the object cannot do this now (detached, read-only). */
+export function invalidState(message: string): Error {
+  return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE');
+}

@@ -1,0 +1,20 @@
+// The public exports of kernel-ipc.
+import { ipcConstants } from './ipc';
+import { shmConstants } from './shm';
+
+export { IpcError } from './errors';
+export {
+  ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT,
+} from './ipc';
+export { ReadOnlyBuffer } from './read-only-buffer';
+export {
+  SharedMemory, shmat, shmctl, shmdt, shmget,
+  SHM_INFO, SHM_LOCK, SHM_NORESERVE, SHM_RDONLY, SHM_RND, SHM_STAT, SHM_UNLOCK,
+} from './shm';
+export type {
+  SharedMemoryCreateOptions, SharedMemoryOpenOptions, ShmidDs, ShmidDsWithId, ShmLimits,
+  ShmSetOptions, ShmUsage,
+} from './shm';
+
+/** Every constant, also exported by name. */
+export const constants = Object.freeze({ ...ipcConstants, ...shmConstants });

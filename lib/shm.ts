@@ -1,0 +1,344 @@
+// System V shared memory: the shm* mirror and the SharedMemory class.
+import { constants as bufferConstants } from 'node:buffer';
+import { markAsUntransferable } from 'node:worker_threads';
+import { invalidArgType, invalidArgValue, invalidState, IpcError, outOfRange } from './errors';
+import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT } from './ipc';
+import { native, type ShmidDs } from './native';
+import { ReadOnlyBuffer, readOnlyBytes } from './read-only-buffer';
+import {
+  ID_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey,
+  validateMode, validateObject, validateOptions,
+} from './validate';
+
+export type { ShmidDs };
+
+/** shmat: attach read-only (the result is a ReadOnlyBuffer). */
+export const SHM_RDONLY = 0o10000;
+/** shmat: round the attach address down to SHMLBA. */
+export const SHM_RND = 0o20000;
+/** shmget: do not reserve swap for the segment (Linux), so huge sparse segments can exist. */
+export const SHM_NORESERVE = 0o10000;
+export const SHM_LOCK = 11;
+export const SHM_UNLOCK = 12;
+export const SHM_STAT = 13;
+export const SHM_INFO = 14;
+
+export const shmConstants = {
+  SHM_RDONLY, SHM_RND, SHM_NORESERVE, SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO,
+} as const;
+
+/** shmctl(index, SHM_STAT): the segment at a kernel table index, and its id. */
+export interface ShmidDsWithId extends ShmidDs {
+  id: number;
+}
+
+/** shmctl(0, IPC_INFO): the system's limits (struct shminfo). */
+export interface ShmLimits {
+  shmmax: number;
+  shmmin: number;
+  shmmni: number;
+  shmseg: number;
+  shmall: number;
+  /** The highest index in use in the kernel's table, for iterating with SHM_STAT. */
+  highestIndex: number;
+}
+
+/** shmctl(0, SHM_INFO): the system's usage (struct shm_info). */
+export interface ShmUsage {
+  used_ids: number;
+  shm_tot: number;
+  shm_rss: number;
+  shm_swp: number;
+  swap_attempts: number;
+  swap_successes: number;
+  highestIndex: number;
+}
+
+/** shmctl(shmid, IPC_SET, buf): what to change; the rest stays. */
+export interface ShmSetOptions {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
+/** Create or open a segment; returns its shmid. `size` may be 0 to open an existing one. */
+export function shmget(key: number, size: number, flags: number): number {
+  return native.shmget(
+    validateKey(key),
+    validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER),
+    validateFlags(flags),
+  );
+}
+
+/**
+ * Attach a segment: a Buffer over all of it, zero-copy. With SHM_RDONLY, a ReadOnlyBuffer.
+ * A segment larger than buffer.constants.MAX_LENGTH is a RangeError [ERR_BUFFER_TOO_LARGE].
+ */
+export function shmat(shmid: number, flags?: 0): Buffer;
+export function shmat(shmid: number, flags: typeof SHM_RDONLY): ReadOnlyBuffer;
+export function shmat(shmid: number, flags?: number): Buffer | ReadOnlyBuffer;
+export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
+  validateId(shmid, 'shmid');
+  validateFlags(flags);
+  const buffer = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
+  // Moved to another thread, the mapping could outlive this one's ownership of it.
+  markAsUntransferable(buffer.buffer);
+  return flags & SHM_RDONLY ? new ReadOnlyBuffer(buffer) : buffer;
+}
+
+/**
+ * Detach the attachment `view` belongs to. Every Buffer, TypedArray and DataView over it
+ * (slices included) becomes zero-length. Anything else is EINVAL, as in C.
+ */
+export function shmdt(view: ArrayBufferView | ArrayBuffer | ReadOnlyBuffer): void {
+  native.shmdt(arrayBufferOf(view));
+}
+
+function arrayBufferOf(view: unknown): ArrayBuffer {
+  if (view instanceof ReadOnlyBuffer) return readOnlyBytes(view).buffer as ArrayBuffer;
+  if (ArrayBuffer.isView(view) && view.buffer instanceof ArrayBuffer) return view.buffer;
+  if (view instanceof ArrayBuffer) return view;
+  throw invalidArgType('view', 'an instance of Buffer, TypedArray, DataView, ArrayBuffer or ReadOnlyBuffer', view);
+}
+
+const shmctlCommands = new Set<number>([IPC_STAT, SHM_STAT, IPC_SET, IPC_RMID, IPC_INFO, SHM_INFO, SHM_LOCK, SHM_UNLOCK]);
+
+/** Control a segment, as shmctl(2). IPC_INFO and SHM_INFO ignore shmid. */
+export function shmctl(shmid: number, cmd: typeof IPC_STAT): ShmidDs;
+export function shmctl(index: number, cmd: typeof SHM_STAT): ShmidDsWithId;
+export function shmctl(shmid: number, cmd: typeof IPC_SET, buf: ShmSetOptions): void;
+export function shmctl(shmid: number, cmd: typeof IPC_RMID | typeof SHM_LOCK | typeof SHM_UNLOCK): void;
+export function shmctl(shmid: number, cmd: typeof IPC_INFO): ShmLimits;
+export function shmctl(shmid: number, cmd: typeof SHM_INFO): ShmUsage;
+export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): ShmidDs | ShmLimits | ShmUsage | void;
+export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): unknown {
+  validateId(shmid, 'shmid');
+  validateInteger(cmd, 'cmd', 0, 0x7fffffff);
+  if (!shmctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the shmctl commands');
+  if (cmd !== IPC_SET) return native.shmctl(shmid, cmd, -1, -1, -1);
+  const { uid, gid, mode } = validateObject<ShmSetOptions>(buf, 'buf');
+  return native.shmctl(
+    shmid,
+    cmd,
+    uid === undefined ? -1 : validateInteger(uid, 'buf.uid', 0, ID_MAX),
+    gid === undefined ? -1 : validateInteger(gid, 'buf.gid', 0, ID_MAX),
+    mode === undefined ? -1 : validateMode(mode, 'buf.mode'),
+  );
+}
+
+export interface SharedMemoryCreateOptions {
+  /** Permission bits, 0o600 unless given. */
+  mode?: number;
+  /** Fail with EEXIST if the key is taken (the default); false opens it instead. */
+  exclusive?: boolean;
+  /** Fill a segment this call created, as Buffer#fill. The kernel starts it zeroed. */
+  fill?: number | string | Uint8Array;
+  /** Reserve no swap (SHM_NORESERVE), for large sparse segments. */
+  noReserve?: boolean;
+}
+
+export interface SharedMemoryOpenOptions {
+  /** Attach with SHM_RDONLY: `buffer` is then a ReadOnlyBuffer. */
+  readOnly?: boolean;
+}
+
+function timeOf(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/**
+ * A System V shared memory segment, attached to this process, after Python's
+ * sysv_ipc.SharedMemory. Attributes are read from the kernel (IPC_STAT) on every access.
+ */
+export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyBuffer> {
+  /** The shmid. */
+  readonly id: number;
+  readonly readOnly: boolean;
+  #buffer: B | undefined;
+
+  private constructor(id: number, readOnly: boolean) {
+    this.id = id;
+    this.readOnly = readOnly;
+    this.#buffer = shmat(id, readOnly ? SHM_RDONLY : 0) as B;
+  }
+
+  /**
+   * Create a segment of `size` bytes under `key` (IPC_PRIVATE for a new anonymous one) and
+   * attach it. If attaching fails, a segment this call created is removed again.
+   */
+  static create(key: number, size: number, options?: SharedMemoryCreateOptions): SharedMemory<Buffer> {
+    validateKey(key);
+    validateInteger(size, 'size', 1, Number.MAX_SAFE_INTEGER);
+    const { mode = 0o600, exclusive = true, fill, noReserve = false } = validateOptions<SharedMemoryCreateOptions>(options);
+    validateMode(mode, 'options.mode');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateBoolean(noReserve, 'options.noReserve');
+    if (fill !== undefined && typeof fill !== 'number' && typeof fill !== 'string' && !(fill instanceof Uint8Array)) {
+      throw invalidArgType('options.fill', 'of type number or string or an instance of Uint8Array', fill);
+    }
+    const flags = IPC_CREAT | IPC_EXCL | mode | (noReserve ? SHM_NORESERVE : 0);
+    let id: number;
+    let created = true;
+    for (;;) {
+      try {
+        id = shmget(key, size, flags);
+        break;
+      } catch (error) {
+        if (exclusive || (error as IpcError).code !== 'EEXIST') throw error;
+      }
+      try {
+        // Not exclusive and the key is taken: open it, and never fill someone else's data.
+        id = shmget(key, size, 0);
+        created = false;
+        break;
+      } catch (error) {
+        // Removed between the two calls: try creating again.
+        if ((error as IpcError).code !== 'ENOENT') throw error;
+      }
+    }
+    let shm: SharedMemory<Buffer>;
+    try {
+      shm = new SharedMemory<Buffer>(id, false);
+    } catch (error) {
+      if (created) shmctl(id, IPC_RMID);
+      throw error;
+    }
+    if (created && fill !== undefined) shm.buffer.fill(fill);
+    return shm;
+  }
+
+  /** Open the existing segment under `key` and attach it (read-only if asked). */
+  static open(key: number, options?: SharedMemoryOpenOptions & { readOnly?: false }): SharedMemory<Buffer>;
+  static open(key: number, options: SharedMemoryOpenOptions & { readOnly: true }): SharedMemory<ReadOnlyBuffer>;
+  static open(key: number, options?: SharedMemoryOpenOptions): SharedMemory;
+  static open(key: number, options?: SharedMemoryOpenOptions): SharedMemory {
+    validateKey(key);
+    const { readOnly = false } = validateOptions<SharedMemoryOpenOptions>(options);
+    validateBoolean(readOnly, 'options.readOnly');
+    return new SharedMemory(shmget(key, 0, 0), readOnly);
+  }
+
+  /** The whole segment, zero-copy: a Buffer, or a ReadOnlyBuffer when attached read-only. */
+  get buffer(): B {
+    if (this.#buffer === undefined) throw invalidState('the shared memory is detached');
+    return this.#buffer;
+  }
+
+  get attached(): boolean {
+    return this.#buffer !== undefined;
+  }
+
+  /** Copy `length` bytes out, starting at `offset` (to the end by default). */
+  read(offset = 0, length?: number): Buffer {
+    const size = this.buffer.length;
+    validateInteger(offset, 'offset', 0, size);
+    const count = length === undefined ? size - offset : validateInteger(length, 'length', 0, size - offset);
+    const out = Buffer.allocUnsafe(count);
+    this.buffer.copy(out, 0, offset, offset + count);
+    return out;
+  }
+
+  /** Copy `data` (a string is UTF-8) in at `offset`; all of it fits or nothing is written. */
+  write(data: string | ArrayBufferView, offset = 0): number {
+    const buffer = this.buffer;
+    if (!(buffer instanceof Buffer)) throw invalidState('the shared memory is attached read-only');
+    const bytes = toBytes(data);
+    validateInteger(offset, 'offset', 0, buffer.length);
+    if (bytes.length > buffer.length - offset) {
+      throw outOfRange('data.length', `<= ${buffer.length - offset} (the room after offset ${offset})`, bytes.length);
+    }
+    buffer.set(bytes, offset);
+    return bytes.length;
+  }
+
+  /** Detach from this process; `buffer` and every view over it become zero-length. Idempotent. */
+  detach(): void {
+    if (this.#buffer === undefined) return;
+    shmdt(this.#buffer);
+    this.#buffer = undefined;
+  }
+
+  /** Mark the segment for removal: it goes when the last process detaches. */
+  remove(): void {
+    shmctl(this.id, IPC_RMID);
+  }
+
+  [Symbol.dispose](): void {
+    this.detach();
+  }
+
+  /** The raw IPC_STAT record. */
+  stat(): ShmidDs {
+    return shmctl(this.id, IPC_STAT);
+  }
+
+  /** The key; IPC_PRIVATE (0) once the segment is marked for removal. */
+  get key(): number {
+    return this.stat().key;
+  }
+
+  /** Bytes, as created (not rounded up to pages). */
+  get size(): number {
+    return this.stat().segsz;
+  }
+
+  /** Permission bits. */
+  get mode(): number {
+    return this.stat().mode & 0o777;
+  }
+
+  set mode(mode: number) {
+    shmctl(this.id, IPC_SET, { mode: validateMode(mode) });
+  }
+
+  get uid(): number {
+    return this.stat().uid;
+  }
+
+  set uid(uid: number) {
+    shmctl(this.id, IPC_SET, { uid: validateInteger(uid, 'uid', 0, ID_MAX) });
+  }
+
+  get gid(): number {
+    return this.stat().gid;
+  }
+
+  set gid(gid: number) {
+    shmctl(this.id, IPC_SET, { gid: validateInteger(gid, 'gid', 0, ID_MAX) });
+  }
+
+  get cuid(): number {
+    return this.stat().cuid;
+  }
+
+  get cgid(): number {
+    return this.stat().cgid;
+  }
+
+  get creatorPid(): number {
+    return this.stat().cpid;
+  }
+
+  /** The pid of the last shmat or shmdt. */
+  get lastPid(): number {
+    return this.stat().lpid;
+  }
+
+  /** How many attachments exist, in all processes. */
+  get attachCount(): number {
+    return this.stat().nattch;
+  }
+
+  /** Null until it happens. */
+  get attachTime(): Date | null {
+    return timeOf(this.stat().atime);
+  }
+
+  get detachTime(): Date | null {
+    return timeOf(this.stat().dtime);
+  }
+
+  get changeTime(): Date | null {
+    return timeOf(this.stat().ctime);
+  }
+}

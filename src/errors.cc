@@ -1,0 +1,35 @@
+#include "errors.h"
+
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+namespace kernel_ipc {
+
+void SetErrorClass(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  // The environment owns the reference and frees it when it ends.
+  env.SetInstanceData(new Napi::FunctionReference(
+      Napi::Persistent(info[0].As<Napi::Function>())));
+}
+
+Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
+                       const char* path) {
+  char buffer[256];
+  // GNU strerror_r: returns a pointer to the text, not always into buffer.
+  const char* description = strerror_r(errnum, buffer, sizeof buffer);
+  std::vector<napi_value> args = {
+      Napi::Number::New(env, errnum), Napi::String::New(env, syscall),
+      Napi::String::New(env, description)};
+  if (path != nullptr) args.push_back(Napi::String::New(env, path));
+  Napi::FunctionReference* errorClass =
+      env.GetInstanceData<Napi::FunctionReference>();
+  // Only a caller loading the binary without lib/ gets here without a class.
+  if (errorClass == nullptr) {
+    return Napi::Error::New(env, std::string(syscall) + ": " + description);
+  }
+  return Napi::Error(env, errorClass->New(args));
+}
+
+}  // namespace kernel_ipc

@@ -1,0 +1,228 @@
+#include "shm.h"
+
+#include <errno.h>
+#include <sys/shm.h>
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "errors.h"
+
+namespace kernel_ipc {
+namespace {
+
+// One shmat() mapping, owned by the finalizer of the Buffer handed out for it.
+struct Attachment {
+  void* address;
+};
+
+// The mappings this process has handed to JavaScript, by address. Addresses
+// are process-wide, so one registry serves the main thread and every worker.
+// An entry exists exactly while its mapping does: it is removed before shmdt.
+class Registry {
+ public:
+  void Add(Attachment* attachment) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    byAddress_[attachment->address] = attachment;
+  }
+
+  // Removes `attachment` if it is still the one registered at its address.
+  bool Remove(Attachment* attachment) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = byAddress_.find(attachment->address);
+    if (it == byAddress_.end() || it->second != attachment) return false;
+    byAddress_.erase(it);
+    return true;
+  }
+
+  // Removes and returns the attachment at `address`, or nullptr.
+  Attachment* Take(void* address) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = byAddress_.find(address);
+    if (it == byAddress_.end()) return nullptr;
+    Attachment* attachment = it->second;
+    byAddress_.erase(it);
+    return attachment;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<void*, Attachment*> byAddress_;
+};
+
+// Never destroyed: a worker's finalizers may still run while the process
+// exits and static destructors are running.
+Registry& Attachments() {
+  static Registry* registry = new Registry();
+  return *registry;
+}
+
+// Runs exactly once per Buffer: when GC collects it or its environment ends.
+// After an explicit shmdt() the attachment is no longer registered and only
+// its record is freed.
+void FinalizeAttachment(Napi::Env, uint8_t*, Attachment* attachment) {
+  if (Attachments().Remove(attachment)) ::shmdt(attachment->address);
+  delete attachment;
+}
+
+Napi::Object ShmidDsToObject(Napi::Env env, const struct shmid_ds& ds) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("key", ds.shm_perm.__key);
+  result.Set("uid", ds.shm_perm.uid);
+  result.Set("gid", ds.shm_perm.gid);
+  result.Set("cuid", ds.shm_perm.cuid);
+  result.Set("cgid", ds.shm_perm.cgid);
+  result.Set("mode", ds.shm_perm.mode);
+  result.Set("segsz", static_cast<double>(ds.shm_segsz));
+  result.Set("atime", static_cast<double>(ds.shm_atime));
+  result.Set("dtime", static_cast<double>(ds.shm_dtime));
+  result.Set("ctime", static_cast<double>(ds.shm_ctime));
+  result.Set("cpid", ds.shm_cpid);
+  result.Set("lpid", ds.shm_lpid);
+  result.Set("nattch", static_cast<double>(ds.shm_nattch));
+  return result;
+}
+
+}  // namespace
+
+Napi::Value Shmget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  key_t key = info[0].As<Napi::Number>().Int32Value();
+  size_t size = static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue());
+  int flags = info[2].As<Napi::Number>().Int32Value();
+  int shmid = ::shmget(key, size, flags);
+  if (shmid == -1) throw ErrnoError(env, errno, "shmget");
+  return Napi::Number::New(env, shmid);
+}
+
+Napi::Value Shmat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int shmid = info[0].As<Napi::Number>().Int32Value();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  double maxLength = info[2].As<Napi::Number>().DoubleValue();
+
+  void* address = ::shmat(shmid, nullptr, flags);
+  if (address == reinterpret_cast<void*>(-1)) {
+    throw ErrnoError(env, errno, "shmat");
+  }
+  // Stat after attaching: the attachment pins the segment behind this id.
+  struct shmid_ds ds;
+  if (::shmctl(shmid, IPC_STAT, &ds) == -1) {
+    int errnum = errno;
+    ::shmdt(address);
+    throw ErrnoError(env, errnum, "shmctl");
+  }
+  if (static_cast<double>(ds.shm_segsz) > maxLength) {
+    ::shmdt(address);
+    Napi::Error error = Napi::RangeError::New(
+        env, "Cannot create a Buffer larger than " +
+                 std::to_string(static_cast<size_t>(maxLength)) +
+                 " bytes: segment " + std::to_string(shmid) + " has " +
+                 std::to_string(ds.shm_segsz) + " bytes");
+    error.Set("code", "ERR_BUFFER_TOO_LARGE");
+    throw error;
+  }
+
+  auto* attachment = new Attachment{address};
+  Attachments().Add(attachment);
+  try {
+    return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(address),
+                                      ds.shm_segsz, FinalizeAttachment,
+                                      attachment);
+  } catch (...) {
+    // The length was checked above, so a failed creation never finalizes.
+    Attachments().Remove(attachment);
+    ::shmdt(address);
+    delete attachment;
+    throw;
+  }
+}
+
+Napi::Value Shmdt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::ArrayBuffer arrayBuffer = info[0].As<Napi::ArrayBuffer>();
+  void* address = arrayBuffer.Data();
+  // Like C's shmdt: anything that is not a live attachment is EINVAL.
+  Attachment* attachment = address ? Attachments().Take(address) : nullptr;
+  if (attachment == nullptr) throw ErrnoError(env, EINVAL, "shmdt");
+  // Detach every view before unmapping, so no JavaScript can reach the memory.
+  // The attachment record stays with the finalizer, which will only free it.
+  try {
+    arrayBuffer.Detach();
+  } catch (...) {
+    Attachments().Add(attachment);
+    throw;
+  }
+  if (::shmdt(address) == -1) throw ErrnoError(env, errno, "shmdt");
+  return env.Undefined();
+}
+
+Napi::Value Shmctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int shmid = info[0].As<Napi::Number>().Int32Value();
+  int cmd = info[1].As<Napi::Number>().Int32Value();
+
+  switch (cmd) {
+    case IPC_STAT:
+    case SHM_STAT: {
+      struct shmid_ds ds;
+      int result = ::shmctl(shmid, cmd, &ds);
+      if (result == -1) throw ErrnoError(env, errno, "shmctl");
+      Napi::Object stat = ShmidDsToObject(env, ds);
+      if (cmd == SHM_STAT) stat.Set("id", result);
+      return stat;
+    }
+    case IPC_SET: {
+      int64_t uid = info[2].As<Napi::Number>().Int64Value();
+      int64_t gid = info[3].As<Napi::Number>().Int64Value();
+      int64_t mode = info[4].As<Napi::Number>().Int64Value();
+      // IPC_SET writes uid, gid and mode together: keep what was not given.
+      struct shmid_ds ds;
+      if (::shmctl(shmid, IPC_STAT, &ds) == -1) {
+        throw ErrnoError(env, errno, "shmctl");
+      }
+      if (uid >= 0) ds.shm_perm.uid = static_cast<uid_t>(uid);
+      if (gid >= 0) ds.shm_perm.gid = static_cast<gid_t>(gid);
+      if (mode >= 0) ds.shm_perm.mode = static_cast<unsigned short>(mode);
+      if (::shmctl(shmid, IPC_SET, &ds) == -1) {
+        throw ErrnoError(env, errno, "shmctl");
+      }
+      return env.Undefined();
+    }
+    case IPC_INFO: {
+      struct shminfo limits;
+      int highest = ::shmctl(0, IPC_INFO, reinterpret_cast<struct shmid_ds*>(&limits));
+      if (highest == -1) throw ErrnoError(env, errno, "shmctl");
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("shmmax", static_cast<double>(limits.shmmax));
+      result.Set("shmmin", static_cast<double>(limits.shmmin));
+      result.Set("shmmni", static_cast<double>(limits.shmmni));
+      result.Set("shmseg", static_cast<double>(limits.shmseg));
+      result.Set("shmall", static_cast<double>(limits.shmall));
+      result.Set("highestIndex", highest);
+      return result;
+    }
+    case SHM_INFO: {
+      struct shm_info usage;
+      int highest = ::shmctl(0, SHM_INFO, reinterpret_cast<struct shmid_ds*>(&usage));
+      if (highest == -1) throw ErrnoError(env, errno, "shmctl");
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("used_ids", usage.used_ids);
+      result.Set("shm_tot", static_cast<double>(usage.shm_tot));
+      result.Set("shm_rss", static_cast<double>(usage.shm_rss));
+      result.Set("shm_swp", static_cast<double>(usage.shm_swp));
+      result.Set("swap_attempts", static_cast<double>(usage.swap_attempts));
+      result.Set("swap_successes", static_cast<double>(usage.swap_successes));
+      result.Set("highestIndex", highest);
+      return result;
+    }
+    default:  // IPC_RMID, SHM_LOCK, SHM_UNLOCK and anything the kernel rejects
+      if (::shmctl(shmid, cmd, nullptr) == -1) {
+        throw ErrnoError(env, errno, "shmctl");
+      }
+      return env.Undefined();
+  }
+}
+
+}  // namespace kernel_ipc

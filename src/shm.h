@@ -1,0 +1,19 @@
+#ifndef KERNEL_IPC_SHM_H_
+#define KERNEL_IPC_SHM_H_
+
+#include <napi.h>
+
+namespace kernel_ipc {
+
+// shmget(key, size, flags): shmid
+Napi::Value Shmget(const Napi::CallbackInfo& info);
+// shmat(shmid, flags, maxLength): a Buffer over the whole segment
+Napi::Value Shmat(const Napi::CallbackInfo& info);
+// shmdt(arrayBuffer): detaches the mapping and every view over it
+Napi::Value Shmdt(const Napi::CallbackInfo& info);
+// shmctl(shmid, cmd, uid, gid, mode): uid/gid/mode are for IPC_SET, -1 keeps
+Napi::Value Shmctl(const Napi::CallbackInfo& info);
+
+}  // namespace kernel_ipc
+
+#endif  // KERNEL_IPC_SHM_H_
