@@ -1,6 +1,6 @@
 // npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
 import { randomFillSync } from 'node:crypto';
-import { IPC_PRIVATE, IPC_RMID, shmat, shmctl, shmdt, shmget } from '../lib';
+import { IPC_PRIVATE, IPC_RMID, shmat, shmctl, shmdt, shmget, SHM_RDONLY } from '../lib';
 
 const RUNS = 7;
 
@@ -22,7 +22,8 @@ function measure(ops: number, fn: () => void): number {
 }
 
 function row(name: string, nanos: number, unit: 'op' | 'MiB'): void {
-  const shown = unit === 'op' ? `${(nanos / 1000).toFixed(2)} µs/op` : `${(1e9 / nanos / 1024).toFixed(0)} GiB/s`;
+  const perOp = nanos < 1000 ? `${nanos.toFixed(1)} ns/op` : `${(nanos / 1000).toFixed(2)} µs/op`;
+  const shown = unit === 'op' ? perOp : `${(1e9 / nanos / 1024).toFixed(0)} GiB/s`;
   console.log(`  ${name.padEnd(48)} ${shown.padStart(14)}`);
 }
 
@@ -50,6 +51,20 @@ function sharedMemory(): void {
     const heap = Buffer.alloc(64 * MiB);
     row('copy 64 MiB into the segment', measure(64, () => source.copy(segment)), 'MiB');
     row('copy 64 MiB into a Buffer (for comparison)', measure(64, () => source.copy(heap)), 'MiB');
+
+    // A read-only view goes through the addon for every read, with its bounds checked there.
+    const view = shmat(id, SHM_RDONLY);
+    const reads = 1_000_000;
+    let sink = 0;
+    row('readUInt32LE on a Buffer attachment', measure(reads, () => {
+      for (let i = 0; i < reads; i++) sink += segment.readUInt32LE((i & 0xffff) * 4);
+    }), 'op');
+    row('readUInt32LE on a ReadOnlyBuffer attachment', measure(reads, () => {
+      for (let i = 0; i < reads; i++) sink += view.readUInt32LE((i & 0xffff) * 4);
+    }), 'op');
+    row('copy 64 MiB out of a ReadOnlyBuffer', measure(64, () => view.copy(heap)), 'MiB');
+    if (Number.isNaN(sink)) console.log(sink);
+    shmdt(view);
     shmdt(segment);
   } finally {
     shmctl(id, IPC_RMID);

@@ -73,3 +73,8 @@ export function outOfRange(name: string, range: string, value: unknown): RangeEr
 export function invalidState(message: string): Error {
   return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE');
 }
+
+/** RangeError [ERR_BUFFER_OUT_OF_BOUNDS], as Buffer's read methods throw it. */
+export function bufferOutOfBounds(): RangeError {
+  return withCode(new RangeError('Attempt to access memory outside buffer bounds'), 'ERR_BUFFER_OUT_OF_BOUNDS');
+}

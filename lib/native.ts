@@ -18,13 +18,18 @@ export interface ShmidDs {
   nattch: number;
 }
 
+/** A SHM_RDONLY mapping: an opaque handle that only the addon reads through. */
+export type ReadOnlyMapping = { readonly __brand: 'ReadOnlyMapping' };
+
 export interface Native {
   setErrorClass(errorClass: typeof IpcError): void;
   ftok(path: string, projId: number): number;
   shmget(key: number, size: number, flags: number): number;
-  shmat(shmid: number, flags: number, maxLength: number): Buffer;
-  shmdt(arrayBuffer: ArrayBuffer): void;
+  shmat(shmid: number, flags: number, maxLength: number): Buffer | ReadOnlyMapping;
+  shmdt(attachment: ArrayBuffer | ReadOnlyMapping): void;
   shmctl(shmid: number, cmd: number, uid: number, gid: number, mode: number): unknown;
+  shmReadOnlySize(mapping: ReadOnlyMapping): number;
+  shmReadOnlyCopy(mapping: ReadOnlyMapping, sourceStart: number, count: number, target: ArrayBufferView, targetStart: number): number;
 }
 
 export const packageRoot = join(__dirname, '..', '..');

@@ -1,44 +1,81 @@
-// A zero-copy view with Buffer's read methods and no way to write. A SHM_RDONLY mapping is
-// PROT_READ: a Buffer over it would let `buf[0] = 1` kill the process with SIGSEGV, and
-// JavaScript has no read-only TypedArray, so the writable Buffer stays private in here.
+// Read-only access to a SHM_RDONLY attachment. The mapping is PROT_READ: one write through
+// a Buffer over it would kill the process with SIGSEGV, and JavaScript has no read-only
+// TypedArray. Nor can a Buffer be hidden safely: Node's Buffer methods look up other methods
+// on `this`, so patched prototypes could hand it out. So no ArrayBuffer over the mapping
+// exists at all: the addon holds it, and every read copies exactly the bytes asked for
+// straight out of the shared memory, with the bounds checked in C++.
 import { inspect } from 'node:util';
-import { invalidArgType } from './errors';
+import { bufferOutOfBounds, invalidArgType } from './errors';
+import { native, type ReadOnlyMapping } from './native';
+import { validateInteger } from './validate';
 
-const readMethods = [
-  'readBigInt64BE', 'readBigInt64LE', 'readBigUInt64BE', 'readBigUInt64LE',
-  'readDoubleBE', 'readDoubleLE', 'readFloatBE', 'readFloatLE',
-  'readInt8', 'readInt16BE', 'readInt16LE', 'readInt32BE', 'readInt32LE', 'readIntBE', 'readIntLE',
-  'readUInt8', 'readUInt16BE', 'readUInt16LE', 'readUInt32BE', 'readUInt32LE', 'readUIntBE', 'readUIntLE',
-  'at', 'compare', 'copy', 'entries', 'equals', 'includes', 'indexOf', 'keys', 'lastIndexOf',
-  'toJSON', 'toString', 'values',
-] as const;
+/** The read methods of Buffer, by how many bytes each reads. */
+const fixedSizeReads = {
+  readInt8: 1, readUInt8: 1,
+  readInt16BE: 2, readInt16LE: 2, readUInt16BE: 2, readUInt16LE: 2,
+  readInt32BE: 4, readInt32LE: 4, readUInt32BE: 4, readUInt32LE: 4, readFloatBE: 4, readFloatLE: 4,
+  readBigInt64BE: 8, readBigInt64LE: 8, readBigUInt64BE: 8, readBigUInt64LE: 8, readDoubleBE: 8, readDoubleLE: 8,
+} as const;
+const variableSizeReads = ['readIntBE', 'readIntLE', 'readUIntBE', 'readUIntLE'] as const;
 
-type ReadMethod = (typeof readMethods)[number];
+type ReadMethod = keyof typeof fixedSizeReads | (typeof variableSizeReads)[number];
 
-let bytesOf: (view: ReadOnlyBuffer) => Buffer;
+// Numbers are decoded from a private copy of their bytes, never from the mapping.
+const scratch = Buffer.alloc(8);
+const constructing = Symbol('ReadOnlyBuffer');
+
+let create: (mapping: ReadOnlyMapping, start: number, end: number) => ReadOnlyBuffer;
+let mappingOf: (view: ReadOnlyBuffer) => ReadOnlyMapping;
+
+/** Buffer#subarray's rules: negative counts from the end, everything clamped. */
+function clamp(value: number | undefined, fallback: number, length: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  const integer = Math.trunc(value) || 0;
+  return integer < 0 ? Math.max(length + integer, 0) : Math.min(integer, length);
+}
 
 export interface ReadOnlyBuffer extends Pick<Buffer, ReadMethod> {}
 
 /**
- * Read-only, zero-copy access to bytes: every read method of Buffer, reading the memory in
- * place. Copy out with `toBuffer()` or `copy(target)` to hand the bytes to a Buffer API.
+ * A zero-copy, read-only view of a read-only attachment: Buffer's read methods, `at`,
+ * `toString`, `subarray` and `copy`, each reading the shared memory in place. Made by
+ * `shmat(id, SHM_RDONLY)`; zero-length once detached.
  */
 export class ReadOnlyBuffer implements Iterable<number> {
-  readonly #bytes: Buffer;
+  readonly #mapping: ReadOnlyMapping;
+  readonly #start: number;
+  readonly #end: number;
 
-  constructor(bytes: Uint8Array) {
-    if (!(bytes instanceof Uint8Array)) throw invalidArgType('bytes', 'an instance of Uint8Array', bytes);
-    this.#bytes = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  /** Not for use: read-only views come from shmat(id, SHM_RDONLY). */
+  constructor(token: symbol, mapping: ReadOnlyMapping, start: number, end: number) {
+    if (token !== constructing) throw new TypeError('Illegal constructor: use shmat(shmid, SHM_RDONLY)');
+    this.#mapping = mapping;
+    this.#start = start;
+    this.#end = end;
     // Frozen, so `view[0] = 1` throws in strict code instead of quietly adding a property.
     Object.freeze(this);
   }
 
   static {
-    bytesOf = (view) => view.#bytes;
-    for (const name of readMethods) {
+    create = (mapping, start, end) => new ReadOnlyBuffer(constructing, mapping, start, end);
+    mappingOf = (view) => view.#mapping;
+    for (const [name, size] of Object.entries(fixedSizeReads)) {
       Object.defineProperty(ReadOnlyBuffer.prototype, name, {
-        value(this: ReadOnlyBuffer, ...args: unknown[]) {
-          return Reflect.apply(this.#bytes[name], this.#bytes, args);
+        value(this: ReadOnlyBuffer, offset = 0) {
+          this.#load(offset, size);
+          return (scratch[name as ReadMethod] as (offset: number) => unknown)(0);
+        },
+        writable: true,
+        configurable: true,
+      });
+    }
+    for (const name of variableSizeReads) {
+      Object.defineProperty(ReadOnlyBuffer.prototype, name, {
+        value(this: ReadOnlyBuffer, offset: number, byteLength: number) {
+          validateInteger(byteLength, 'byteLength', 1, 6);
+          this.#load(offset, byteLength);
+          return scratch[name](0, byteLength);
         },
         writable: true,
         configurable: true,
@@ -46,35 +83,91 @@ export class ReadOnlyBuffer implements Iterable<number> {
     }
   }
 
+  /** Copies `size` bytes at `offset` to the start of scratch, as Buffer's read methods check them. */
+  #load(offset: unknown, size: number): void {
+    const length = this.length;
+    if (length < size) throw bufferOutOfBounds();
+    validateInteger(offset, 'offset', 0, length - size);
+    native.shmReadOnlyCopy(this.#mapping, this.#start + (offset as number), size, scratch, 0);
+  }
+
   /** 0 once the memory is detached. */
   get length(): number {
-    return this.#bytes.length;
+    const size = native.shmReadOnlySize(this.#mapping);
+    return Math.max(0, Math.min(this.#end, size) - this.#start);
   }
 
   get byteLength(): number {
-    return this.#bytes.byteLength;
+    return this.length;
   }
 
-  /** A read-only view of part of the same memory (no copy), as Buffer#subarray. */
+  /** A view of part of the same memory (no copy), with Buffer#subarray's rules. */
   subarray(start?: number, end?: number): ReadOnlyBuffer {
-    return new ReadOnlyBuffer(this.#bytes.subarray(start, end));
+    const length = this.length;
+    const from = clamp(start, 0, length, 'start');
+    const to = Math.max(from, clamp(end, length, length, 'end'));
+    return create(this.#mapping, this.#start + from, this.#start + to);
   }
 
-  /** A writable copy of the bytes, for APIs that want a Buffer. */
-  toBuffer(): Buffer {
-    return Buffer.from(this.#bytes);
+  /**
+   * Copies bytes into `target` (any TypedArray or DataView, counted in bytes), as
+   * Buffer#copy: as many as fit, returning how many.
+   */
+  copy(target: ArrayBufferView, targetStart = 0, sourceStart = 0, sourceEnd = this.length): number {
+    if (!ArrayBuffer.isView(target)) throw invalidArgType('target', 'an instance of Buffer, TypedArray or DataView', target);
+    const length = this.length;
+    validateInteger(targetStart, 'targetStart', 0, Number.MAX_SAFE_INTEGER);
+    validateInteger(sourceStart, 'sourceStart', 0, length);
+    validateInteger(sourceEnd, 'sourceEnd', 0, Number.MAX_SAFE_INTEGER);
+    const end = Math.min(sourceEnd, length);
+    const count = Math.max(0, Math.min(end - sourceStart, target.byteLength - targetStart));
+    return native.shmReadOnlyCopy(this.#mapping, this.#start + sourceStart, count, target, targetStart);
   }
 
-  [Symbol.iterator](): IterableIterator<number> {
-    return this.#bytes.values();
+  /** A writable copy of the bytes (all, or start to end with Buffer#subarray's rules). */
+  toBuffer(start?: number, end?: number): Buffer {
+    const part = this.subarray(start, end);
+    const out = Buffer.allocUnsafe(part.length);
+    part.copy(out);
+    return out;
   }
 
-  [inspect.custom](depth: number, options: object): string {
-    return `ReadOnly${inspect(this.#bytes, { ...options, depth })}`;
+  /** Decodes the bytes from start to end, as Buffer#toString. */
+  toString(encoding: BufferEncoding = 'utf8', start?: number, end?: number): string {
+    if (!Buffer.isEncoding(encoding)) throw invalidArgType('encoding', 'a Buffer encoding', encoding);
+    return this.toBuffer(start, end).toString(encoding);
+  }
+
+  /** The byte at `index` (negative counts from the end), or undefined outside. */
+  at(index: number): number | undefined {
+    const length = this.length;
+    const integer = Math.trunc(index) || 0;
+    const position = integer < 0 ? length + integer : integer;
+    if (position < 0 || position >= length) return undefined;
+    native.shmReadOnlyCopy(this.#mapping, this.#start + position, 1, scratch, 0);
+    return scratch[0];
+  }
+
+  *[Symbol.iterator](): IterableIterator<number> {
+    const chunk = Buffer.allocUnsafe(4096);
+    for (let offset = 0; offset < this.length; offset += chunk.length) {
+      yield* chunk.subarray(0, this.copy(chunk, 0, offset));
+    }
+  }
+
+  [inspect.custom](): string {
+    const length = this.length;
+    const shown = this.toBuffer(0, 50).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+    return `<ReadOnlyBuffer ${shown}${length > 50 ? ` ... ${length - 50} more bytes` : ''}>`;
   }
 }
 
-/** The private Buffer behind a view, for shmdt. */
-export function readOnlyBytes(view: ReadOnlyBuffer): Buffer {
-  return bytesOf(view);
+/** A view over a whole read-only mapping, for shmat. */
+export function readOnlyBuffer(mapping: ReadOnlyMapping): ReadOnlyBuffer {
+  return create(mapping, 0, Number.MAX_SAFE_INTEGER);
+}
+
+/** The mapping behind a view, for shmdt. */
+export function readOnlyMapping(view: ReadOnlyBuffer): ReadOnlyMapping {
+  return mappingOf(view);
 }

@@ -1,12 +1,13 @@
 // System V shared memory: the shm* mirror and the SharedMemory class.
 import { constants as bufferConstants } from 'node:buffer';
+import { isArrayBuffer } from 'node:util/types';
 import { markAsUntransferable } from 'node:worker_threads';
 import { invalidArgType, invalidArgValue, invalidState, IpcError, outOfRange } from './errors';
 import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT } from './ipc';
-import { native, type ShmidDs } from './native';
-import { ReadOnlyBuffer, readOnlyBytes } from './read-only-buffer';
+import { native, type ReadOnlyMapping, type ShmidDs } from './native';
+import { ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
 import {
-  ID_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey,
+  ID_MAX, INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey,
   validateMode, validateObject, validateOptions,
 } from './validate';
 
@@ -18,6 +19,13 @@ export const SHM_RDONLY = 0o10000;
 export const SHM_RND = 0o20000;
 /** shmget: do not reserve swap for the segment (Linux), so huge sparse segments can exist. */
 export const SHM_NORESERVE = 0o10000;
+// Not exported: the shmget flags below are only here to be told apart from garbage.
+const SHM_HUGETLB = 0o4000;
+const SHM_HUGE_SIZE_BITS = 0x3f << 26;
+const SHM_REMAP = 0o40000;
+const SHM_EXEC = 0o100000;
+const shmgetFlags = 0o777 | IPC_CREAT | IPC_EXCL | SHM_HUGETLB | SHM_NORESERVE | SHM_HUGE_SIZE_BITS;
+const shmatFlags = SHM_RDONLY | SHM_RND | SHM_REMAP | SHM_EXEC;
 export const SHM_LOCK = 11;
 export const SHM_UNLOCK = 12;
 export const SHM_STAT = 13;
@@ -63,11 +71,16 @@ export interface ShmSetOptions {
 
 /** Create or open a segment; returns its shmid. `size` may be 0 to open an existing one. */
 export function shmget(key: number, size: number, flags: number): number {
-  return native.shmget(
-    validateKey(key),
-    validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER),
-    validateFlags(flags),
-  );
+  validateKey(key);
+  validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER);
+  validateFlags(flags);
+  if (flags & ~shmgetFlags) throw invalidArgValue('flags', flags, 'must hold only permission bits and shmget flags');
+  // Huge pages without a reservation are taken at first touch, and when none is left the
+  // toucher gets SIGBUS: that is a crash waiting in memory, so it is refused here.
+  if ((flags & SHM_HUGETLB) && (flags & SHM_NORESERVE)) {
+    throw invalidArgValue('flags', flags, 'must not combine SHM_HUGETLB with SHM_NORESERVE');
+  }
+  return native.shmget(key | 0, size, flags);
 }
 
 /**
@@ -80,10 +93,12 @@ export function shmat(shmid: number, flags?: number): Buffer | ReadOnlyBuffer;
 export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
   validateId(shmid, 'shmid');
   validateFlags(flags);
-  const buffer = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
-  // Moved to another thread, the mapping could outlive this one's ownership of it.
-  markAsUntransferable(buffer.buffer);
-  return flags & SHM_RDONLY ? new ReadOnlyBuffer(buffer) : buffer;
+  if (flags & ~shmatFlags) throw invalidArgValue('flags', flags, 'must hold only shmat flags');
+  const attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
+  if (!Buffer.isBuffer(attachment)) return readOnlyBuffer(attachment as ReadOnlyMapping);
+  // postMessage copies it instead of moving the mapping to another thread.
+  markAsUntransferable(attachment.buffer);
+  return attachment;
 }
 
 /**
@@ -91,13 +106,13 @@ export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
  * (slices included) becomes zero-length. Anything else is EINVAL, as in C.
  */
 export function shmdt(view: ArrayBufferView | ArrayBuffer | ReadOnlyBuffer): void {
-  native.shmdt(arrayBufferOf(view));
+  native.shmdt(attachmentOf(view));
 }
 
-function arrayBufferOf(view: unknown): ArrayBuffer {
-  if (view instanceof ReadOnlyBuffer) return readOnlyBytes(view).buffer as ArrayBuffer;
-  if (ArrayBuffer.isView(view) && view.buffer instanceof ArrayBuffer) return view.buffer;
-  if (view instanceof ArrayBuffer) return view;
+function attachmentOf(view: unknown): ArrayBuffer | ReadOnlyMapping {
+  if (view instanceof ReadOnlyBuffer) return readOnlyMapping(view);
+  if (ArrayBuffer.isView(view) && isArrayBuffer(view.buffer)) return view.buffer;
+  if (isArrayBuffer(view)) return view;
   throw invalidArgType('view', 'an instance of Buffer, TypedArray, DataView, ArrayBuffer or ReadOnlyBuffer', view);
 }
 
@@ -113,7 +128,7 @@ export function shmctl(shmid: number, cmd: typeof SHM_INFO): ShmUsage;
 export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): ShmidDs | ShmLimits | ShmUsage | void;
 export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): unknown {
   validateId(shmid, 'shmid');
-  validateInteger(cmd, 'cmd', 0, 0x7fffffff);
+  validateInteger(cmd, 'cmd', 0, INT32_MAX);
   if (!shmctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the shmctl commands');
   if (cmd !== IPC_SET) return native.shmctl(shmid, cmd, -1, -1, -1);
   const { uid, gid, mode } = validateObject<ShmSetOptions>(buf, 'buf');
@@ -203,7 +218,15 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
       if (created) shmctl(id, IPC_RMID);
       throw error;
     }
-    if (created && fill !== undefined) shm.buffer.fill(fill);
+    if (created && fill !== undefined) {
+      try {
+        shm.buffer.fill(fill);
+      } catch (error) {
+        shm.detach();
+        shm.remove();
+        throw error;
+      }
+    }
     return shm;
   }
 
@@ -220,12 +243,13 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
 
   /** The whole segment, zero-copy: a Buffer, or a ReadOnlyBuffer when attached read-only. */
   get buffer(): B {
-    if (this.#buffer === undefined) throw invalidState('the shared memory is detached');
-    return this.#buffer;
+    if (!this.attached) throw invalidState('the shared memory is detached');
+    return this.#buffer!;
   }
 
+  /** False after detach(), or after shmdt() on its buffer (segments are never empty). */
   get attached(): boolean {
-    return this.#buffer !== undefined;
+    return this.#buffer !== undefined && this.#buffer.length > 0;
   }
 
   /** Copy `length` bytes out, starting at `offset` (to the end by default). */
@@ -253,8 +277,7 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
 
   /** Detach from this process; `buffer` and every view over it become zero-length. Idempotent. */
   detach(): void {
-    if (this.#buffer === undefined) return;
-    shmdt(this.#buffer);
+    if (this.attached) shmdt(this.#buffer!);
     this.#buffer = undefined;
   }
 

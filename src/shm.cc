@@ -1,6 +1,7 @@
 #include "shm.h"
 
 #include <errno.h>
+#include <string.h>
 #include <sys/shm.h>
 
 #include <mutex>
@@ -12,19 +13,27 @@
 namespace kernel_ipc {
 namespace {
 
-// One shmat() mapping, owned by the finalizer of the Buffer handed out for it.
+// One writable shmat() mapping handed to JavaScript as an external Buffer.
+// MakeBuffer owns it until the Buffer exists, then FinalizeAttachment does.
 struct Attachment {
   void* address;
+  bool created = false;
 };
 
-// The mappings this process has handed to JavaScript, by address. Addresses
-// are process-wide, so one registry serves the main thread and every worker.
-// An entry exists exactly while its mapping does: it is removed before shmdt.
+// The writable mappings this process has handed to JavaScript, by address.
+// Addresses are process-wide, so one registry serves every thread. An entry
+// exists exactly while its mapping does: it is removed before shmdt, under
+// the lock, so each mapping is detached once, by whoever removes it.
 class Registry {
  public:
   void Add(Attachment* attachment) {
     std::lock_guard<std::mutex> lock(mutex_);
     byAddress_[attachment->address] = attachment;
+  }
+
+  bool Contains(void* address) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return byAddress_.count(address) == 1;
   }
 
   // Removes `attachment` if it is still the one registered at its address.
@@ -36,14 +45,10 @@ class Registry {
     return true;
   }
 
-  // Removes and returns the attachment at `address`, or nullptr.
-  Attachment* Take(void* address) {
+  // Removes the entry at `address`; false if there is none.
+  bool Take(void* address) {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = byAddress_.find(address);
-    if (it == byAddress_.end()) return nullptr;
-    Attachment* attachment = it->second;
-    byAddress_.erase(it);
-    return attachment;
+    return byAddress_.erase(address) == 1;
   }
 
  private:
@@ -58,12 +63,56 @@ Registry& Attachments() {
   return *registry;
 }
 
-// Runs exactly once per Buffer: when GC collects it or its environment ends.
-// After an explicit shmdt() the attachment is no longer registered and only
-// its record is freed.
-void FinalizeAttachment(Napi::Env, uint8_t*, Attachment* attachment) {
+// Runs exactly once per Buffer: when its memory is freed after GC, or when
+// its environment ends. After an explicit shmdt() the attachment is no
+// longer registered and only the record is freed.
+void FinalizeAttachment(napi_env, void*, void* hint) {
+  auto* attachment = static_cast<Attachment*>(hint);
+  // Node finalizes inside a failing napi_create_external_buffer; MakeBuffer
+  // then cleans up itself.
+  if (!attachment->created) return;
   if (Attachments().Remove(attachment)) ::shmdt(attachment->address);
   delete attachment;
+}
+
+// A SHM_RDONLY mapping. The CPU faults on any write to it, so no ArrayBuffer
+// is ever made over it: JavaScript holds this behind an External and reads
+// through ShmReadOnlyCopy, which checks every bound. Owned by the External's
+// finalizer; used only on the thread of the environment that made it.
+struct ReadOnlyMapping {
+  void* address;
+  size_t size;
+  bool attached;
+};
+
+const napi_type_tag kReadOnlyMappingTag = {0x6b65726e656c2d69, 0x70632d726f6d6170};
+
+void FinalizeReadOnlyMapping(Napi::Env, ReadOnlyMapping* mapping) {
+  if (mapping->attached) ::shmdt(mapping->address);
+  delete mapping;
+}
+
+// The mapping behind an External made by Shmat, or nullptr for anything else.
+ReadOnlyMapping* ReadOnlyMappingOf(Napi::Value value) {
+  if (!value.IsExternal()) return nullptr;
+  auto external = value.As<Napi::External<ReadOnlyMapping>>();
+  if (!external.CheckTypeTag(&kReadOnlyMappingTag)) return nullptr;
+  return external.Data();
+}
+
+Napi::Value MakeBuffer(Napi::Env env, void* address, size_t size) {
+  auto* attachment = new Attachment{address};
+  Attachments().Add(attachment);
+  napi_value buffer;
+  napi_status status = napi_create_external_buffer(
+      env, size, address, FinalizeAttachment, attachment, &buffer);
+  if (status != napi_ok) {
+    if (Attachments().Remove(attachment)) ::shmdt(address);
+    delete attachment;
+    NAPI_THROW_IF_FAILED(env, status, Napi::Value());
+  }
+  attachment->created = true;
+  return Napi::Value(env, buffer);
 }
 
 Napi::Object ShmidDsToObject(Napi::Env env, const struct shmid_ds& ds) {
@@ -113,6 +162,19 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
     ::shmdt(address);
     throw ErrnoError(env, errnum, "shmctl");
   }
+  if (flags & SHM_RDONLY) {
+    auto* mapping = new ReadOnlyMapping{address, ds.shm_segsz, true};
+    Napi::External<ReadOnlyMapping> external;
+    try {
+      external = Napi::External<ReadOnlyMapping>::New(env, mapping, FinalizeReadOnlyMapping);
+    } catch (...) {
+      ::shmdt(address);
+      delete mapping;
+      throw;
+    }
+    external.TypeTag(&kReadOnlyMappingTag);
+    return external;
+  }
   if (static_cast<double>(ds.shm_segsz) > maxLength) {
     ::shmdt(address);
     Napi::Error error = Napi::RangeError::New(
@@ -123,39 +185,67 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
     error.Set("code", "ERR_BUFFER_TOO_LARGE");
     throw error;
   }
-
-  auto* attachment = new Attachment{address};
-  Attachments().Add(attachment);
-  try {
-    return Napi::Buffer<uint8_t>::New(env, static_cast<uint8_t*>(address),
-                                      ds.shm_segsz, FinalizeAttachment,
-                                      attachment);
-  } catch (...) {
-    // The length was checked above, so a failed creation never finalizes.
-    Attachments().Remove(attachment);
-    ::shmdt(address);
-    delete attachment;
-    throw;
-  }
+  return MakeBuffer(env, address, ds.shm_segsz);
 }
 
 Napi::Value Shmdt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
+  if (ReadOnlyMapping* mapping = ReadOnlyMappingOf(info[0])) {
+    if (!mapping->attached) throw ErrnoError(env, EINVAL, "shmdt");
+    mapping->attached = false;
+    if (::shmdt(mapping->address) == -1) throw ErrnoError(env, errno, "shmdt");
+    return env.Undefined();
+  }
+  if (!info[0].IsArrayBuffer()) {
+    throw Napi::TypeError::New(env, "shmdt: expected an ArrayBuffer");
+  }
   Napi::ArrayBuffer arrayBuffer = info[0].As<Napi::ArrayBuffer>();
   void* address = arrayBuffer.Data();
   // Like C's shmdt: anything that is not a live attachment is EINVAL.
-  Attachment* attachment = address ? Attachments().Take(address) : nullptr;
-  if (attachment == nullptr) throw ErrnoError(env, EINVAL, "shmdt");
-  // Detach every view before unmapping, so no JavaScript can reach the memory.
-  // The attachment record stays with the finalizer, which will only free it.
-  try {
-    arrayBuffer.Detach();
-  } catch (...) {
-    Attachments().Add(attachment);
-    throw;
+  if (address == nullptr || !Attachments().Contains(address)) {
+    throw ErrnoError(env, EINVAL, "shmdt");
   }
-  if (::shmdt(address) == -1) throw ErrnoError(env, errno, "shmdt");
+  // Detach every view before unmapping, so no JavaScript can reach the memory.
+  // The attachment record stays with its finalizer, which will only free it.
+  arrayBuffer.Detach();
+  if (Attachments().Take(address) && ::shmdt(address) == -1) {
+    throw ErrnoError(env, errno, "shmdt");
+  }
   return env.Undefined();
+}
+
+Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadOnlyMapping* mapping = ReadOnlyMappingOf(info[0]);
+  if (mapping == nullptr) throw Napi::TypeError::New(env, "expected a read-only mapping");
+  return Napi::Number::New(env, mapping->attached ? static_cast<double>(mapping->size) : 0);
+}
+
+Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  ReadOnlyMapping* mapping = ReadOnlyMappingOf(info[0]);
+  if (mapping == nullptr || !info[3].IsTypedArray()) {
+    throw Napi::TypeError::New(env, "expected a read-only mapping and a TypedArray");
+  }
+  double sourceStart = info[1].As<Napi::Number>().DoubleValue();
+  double count = info[2].As<Napi::Number>().DoubleValue();
+  Napi::TypedArray target = info[3].As<Napi::TypedArray>();
+  double targetStart = info[4].As<Napi::Number>().DoubleValue();
+  size_t size = mapping->attached ? mapping->size : 0;
+  size_t targetSize = target.ByteLength();
+  // Every bound is checked here, whatever the caller validated: a copy out of
+  // range would read unmapped memory or write past the target.
+  if (!(sourceStart >= 0 && count >= 0 && targetStart >= 0) ||
+      sourceStart + count > static_cast<double>(size) ||
+      targetStart + count > static_cast<double>(targetSize)) {
+    throw Napi::RangeError::New(env, "Attempt to access memory outside buffer bounds");
+  }
+  if (count == 0) return Napi::Number::New(env, 0);
+  auto* bytes = static_cast<uint8_t*>(target.ArrayBuffer().Data()) + target.ByteOffset();
+  memcpy(bytes + static_cast<size_t>(targetStart),
+         static_cast<uint8_t*>(mapping->address) + static_cast<size_t>(sourceStart),
+         static_cast<size_t>(count));
+  return Napi::Number::New(env, count);
 }
 
 Napi::Value Shmctl(const Napi::CallbackInfo& info) {

@@ -7,12 +7,17 @@ namespace kernel_ipc {
 
 // shmget(key, size, flags): shmid
 Napi::Value Shmget(const Napi::CallbackInfo& info);
-// shmat(shmid, flags, maxLength): a Buffer over the whole segment
+// shmat(shmid, flags, maxLength): a Buffer over the whole segment, or with
+// SHM_RDONLY an opaque read-only mapping that only native code reads.
 Napi::Value Shmat(const Napi::CallbackInfo& info);
-// shmdt(arrayBuffer): detaches the mapping and every view over it
+// shmdt(arrayBuffer | readOnlyMapping): detaches it and every view over it
 Napi::Value Shmdt(const Napi::CallbackInfo& info);
 // shmctl(shmid, cmd, uid, gid, mode): uid/gid/mode are for IPC_SET, -1 keeps
 Napi::Value Shmctl(const Napi::CallbackInfo& info);
+// shmReadOnlySize(mapping): its size in bytes, 0 once detached
+Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info);
+// shmReadOnlyCopy(mapping, sourceStart, count, target, targetStart): bytes copied
+Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info);
 
 }  // namespace kernel_ipc
 

@@ -1,6 +1,6 @@
 // The SharedMemory class: create/open, read/write, attributes, detach and remove.
 import assert from 'node:assert/strict';
-import { IPC_PRIVATE, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmctl } from '../lib';
+import { IPC_PRIVATE, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmctl, shmdt } from '../lib';
 import { assertErrno, randomKey, useShmCleanup, usePeers } from './helpers';
 
 describe('SharedMemory', function () {
@@ -115,6 +115,20 @@ describe('SharedMemory', function () {
     assert.throws(() => shm.buffer, { code: 'ERR_INVALID_STATE', message: /detached/ });
     assert.throws(() => shm.read(), { code: 'ERR_INVALID_STATE' });
     assert.throws(() => shm.write('x'), { code: 'ERR_INVALID_STATE' });
+  });
+
+  it('notices a detach made with shmdt() on its buffer', () => {
+    const shm = create(IPC_PRIVATE, 32);
+    shmdt(shm.buffer);
+    assert.equal(shm.attached, false);
+    shm.detach();
+    assert.throws(() => shm.buffer, { code: 'ERR_INVALID_STATE' });
+  });
+
+  it('removes a segment it created when the fill fails', () => {
+    const key = randomKey();
+    assert.throws(() => SharedMemory.create(key, 8, { fill: new Uint8Array(0) }), { code: 'ERR_INVALID_ARG_VALUE' });
+    assertErrno(() => SharedMemory.open(key), 'ENOENT', 'shmget');
   });
 
   it('is disposable: `using` detaches at the end of the block', () => {

@@ -2,11 +2,13 @@
 // mappings, huge segments, worker threads, and garbage into every export.
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import * as kernelIpc from '../lib';
+import { native, packageRoot } from '../lib/native';
 import {
   IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
@@ -88,9 +90,19 @@ describe('read-only attachments', () => {
     assert.equal(view.readDoubleLE(200), Math.PI);
     assert.equal(view.readBigUInt64BE(300), 2n ** 63n);
     assert.equal(view.at(100), 'h'.charCodeAt(0));
-    assert.equal(view.indexOf('reader'), 107);
-    assert.ok(view.subarray(100, 105).equals(Buffer.from('hello')));
+    assert.equal(view.at(-4096), 0);
+    assert.equal(view.at(4096), undefined);
+    assert.equal(view.readUIntBE(300, 3), 0x800000);
+    assert.equal(view.subarray(100, 105).toString(), 'hello');
+    assert.equal(view.subarray(-3996, -3991).toString(), 'hello');
     assert.deepEqual([...view.subarray(100, 102)], [104, 101]);
+    assert.equal([...view].length, 4096);
+    const target = Buffer.alloc(8, 0xee);
+    assert.equal(view.copy(target, 2, 100, 103), 3);
+    assert.deepEqual([...target], [0xee, 0xee, 104, 101, 108, 0xee, 0xee, 0xee]);
+    assert.equal(view.copy(target, 6, 100), 2, 'as many as fit');
+    assert.throws(() => view.readUInt32LE(4093), { name: 'RangeError', message: /"offset"/ });
+    assert.throws(() => view.readUInt8(-1), { name: 'RangeError' });
     const copy = view.toBuffer();
     writable[0] = 9;
     assert.equal(copy[0], 0, 'toBuffer copies');
@@ -104,7 +116,56 @@ describe('read-only attachments', () => {
       (view as unknown as Record<number, number>)[0] = 1;
     }, TypeError);
     assert.throws(() => view.copy(view as unknown as Buffer), TypeError);
+    assert.throws(() => new (ReadOnlyBuffer as unknown as new (bytes: Buffer) => unknown)(Buffer.alloc(4)), TypeError);
     assert.equal(view.at(0), 9);
+  });
+
+  it('cannot be written even by code that patches Buffer, TypedArray and worker_threads', () => {
+    // Every way the review found to pull a writable view out of a Buffer hidden behind a
+    // wrapper, before and after loading the package; none may crash the child.
+    const script = `
+      'use strict';
+      const worker = require('node:worker_threads');
+      const leaked = [];
+      const keep = (value) => { if (value && typeof value === 'object') leaked.push(value); return value; };
+      const patch = () => {
+        for (const name of ['at', 'utf8Slice', 'hexSlice', 'latin1Slice', 'toString', 'readUInt32LE', 'subarray', 'copy']) {
+          const original = Buffer.prototype[name];
+          Buffer.prototype[name] = function (...args) { keep(this); return original.apply(this, args); };
+        }
+        const from = Buffer.from;
+        Buffer.from = function (...args) { keep(args[0]); return from.apply(this, args); };
+        const mark = worker.markAsUntransferable;
+        worker.markAsUntransferable = (value) => { keep(value); return mark(value); };
+        const TypedArray = Object.getPrototypeOf(Uint8Array.prototype);
+        const getter = Object.getOwnPropertyDescriptor(TypedArray, 'buffer').get;
+        Object.defineProperty(TypedArray, 'buffer', { get() { return keep(getter.call(this)); } });
+      };
+      patch();
+      const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
+      patch();
+      const id = ipc.shmget(ipc.IPC_PRIVATE, 4096, 0o600);
+      try {
+        const writer = ipc.shmat(id);
+        writer.write('data');
+        ipc.shmdt(writer);
+        const view = ipc.shmat(id, ipc.SHM_RDONLY);
+        const results = [view.toString('utf8', 0, 4), view.readUInt32LE(0), view.at(0), require('node:util').inspect(view)];
+        for (const method of ['at', 'toString', 'readUInt32LE', 'subarray', 'copy', 'toBuffer']) {
+          try { keep(view[method](Buffer.alloc(4))); } catch {}
+        }
+        for (const value of leaked) {
+          try { new Uint8Array(value.buffer ?? value).fill(1); } catch {}
+          try { value[0] = 1; } catch {}
+        }
+        process.stdout.write(JSON.stringify({ results: results.slice(0, 3), leaked: leaked.length, after: view.toString('utf8', 0, 4) }));
+      } finally {
+        ipc.shmctl(id, ipc.IPC_RMID);
+      }`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const { results, after } = JSON.parse(out);
+    assert.deepEqual(results, ['data', 0x61746164, 0x64]);
+    assert.equal(after, 'data', 'nothing wrote into the read-only mapping');
   });
 
   it('detach like any attachment: zero length, reads throw instead of faulting', () => {
@@ -115,8 +176,8 @@ describe('read-only attachments', () => {
     assert.equal(nattch(id), 0);
     assert.equal(view.length, 0);
     assert.equal(part.length, 0);
-    assert.throws(() => view.readUInt32LE(0), RangeError);
-    assert.throws(() => view.at(0), TypeError);
+    assert.throws(() => view.readUInt32LE(0), { code: 'ERR_BUFFER_OUT_OF_BOUNDS' });
+    assert.equal(view.at(0), undefined);
     assert.equal(view.toString(), '');
     assertErrno(() => shmdt(view), 'EINVAL', 'shmdt');
   });
@@ -128,14 +189,21 @@ describe('segments larger than a Buffer', () => {
   it('shmat throws RangeError [ERR_BUFFER_TOO_LARGE] for a 1 TiB segment and leaves nothing attached', () => {
     const id = ipc.shmget(IPC_PRIVATE, 2 ** 40, SHM_NORESERVE | 0o600);
     assert.equal(shmctl(id, IPC_STAT).segsz, 2 ** 40);
-    for (const flags of [0, SHM_RDONLY]) {
-      assert.throws(() => shmat(id, flags), {
-        name: 'RangeError',
-        code: 'ERR_BUFFER_TOO_LARGE',
-        message: new RegExp(`larger than ${bufferConstants.MAX_LENGTH} bytes: segment ${id} has ${2 ** 40} bytes`),
-      });
-    }
+    assert.throws(() => shmat(id), {
+      name: 'RangeError',
+      code: 'ERR_BUFFER_TOO_LARGE',
+      message: new RegExp(`larger than ${bufferConstants.MAX_LENGTH} bytes: segment ${id} has ${2 ** 40} bytes`),
+    });
     assert.equal(nattch(id), 0);
+  });
+
+  it('attaches a 1 TiB segment read-only: a ReadOnlyBuffer is not limited by Buffer', () => {
+    const id = ipc.shmget(IPC_PRIVATE, 2 ** 40, SHM_NORESERVE | 0o600);
+    const view = ipc.keep(shmat(id, SHM_RDONLY));
+    assert.equal(view.length, 2 ** 40);
+    assert.equal(view.readBigUInt64LE(2 ** 40 - 8), 0n);
+    assert.equal(view.subarray(2 ** 40 - 2).length, 2);
+    assert.throws(() => view.readUInt8(2 ** 40), RangeError);
   });
 
   it('attaches a segment of exactly buffer.constants.MAX_LENGTH bytes, and not one byte more', () => {
@@ -147,6 +215,12 @@ describe('segments larger than a Buffer', () => {
     assert.equal(buffer[max - 1], 1);
     const tooBig = ipc.shmget(IPC_PRIVATE, max + 1, SHM_NORESERVE | 0o600);
     assert.throws(() => shmat(tooBig), { code: 'ERR_BUFFER_TOO_LARGE' });
+  });
+
+  it('the binding itself refuses a Buffer larger than Node allows, whatever limit it is told', () => {
+    const id = ipc.shmget(IPC_PRIVATE, bufferConstants.MAX_LENGTH + 4096, SHM_NORESERVE | 0o600);
+    assert.throws(() => native.shmat(id, 0, 2 ** 53), { code: 'ERR_BUFFER_TOO_LARGE' });
+    assert.equal(nattch(id), 0);
   });
 
   it('SharedMemory.create removes the segment it made when it cannot attach it', () => {
@@ -193,6 +267,24 @@ describe('worker threads', function () {
   });
 });
 
+describe('ArrayBuffer#transfer (Node 21+; here behind a V8 flag)', function () {
+  this.timeout(20000);
+  const ipc = useShmCleanup();
+
+  it('moved memory is still the attachment: shmdt and GC detach it through the new owner', () => {
+    const id = ipc.shmget(IPC_PRIVATE, 4096, 0o600);
+    const fixture = join(__dirname, 'fixtures', 'transfer.js');
+    const out = execFileSync(process.execPath, ['--harmony-rab-gsab-transfer', '--expose-gc', fixture, String(id)], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), {
+      oldLength: 0,
+      movedByte: 7,
+      attached: 1,
+      afterShmdt: [0, 0],
+      afterGc: [1, 2],
+    });
+  });
+});
+
 describe('fuzz: garbage into every export', function () {
   this.timeout(60000);
   const ipc = useShmCleanup();
@@ -228,6 +320,7 @@ describe('fuzz: garbage into every export', function () {
     shmdt(detached);
     const detachedReadOnly = shmat(own, SHM_RDONLY);
     shmdt(detachedReadOnly);
+    const readOnly = ipc.keep(shmat(own, SHM_RDONLY));
 
     // Only our own ids and keys are valid-looking: garbage must not touch other programs' objects.
     const values: unknown[] = [
@@ -245,10 +338,11 @@ describe('fuzz: garbage into every export', function () {
       ...['ftok', 'shmget', 'shmat', 'shmdt', 'shmctl'].map((name) => [name, exports[name]] as [string, (...args: unknown[]) => unknown]),
       ['SharedMemory.create', (...args) => SharedMemory.create(...(args as Parameters<typeof SharedMemory.create>))],
       ['SharedMemory.open', (...args) => SharedMemory.open(...(args as [number]))],
-      ['new ReadOnlyBuffer', (...args) => new ReadOnlyBuffer(args[0] as Uint8Array)],
+      ['new ReadOnlyBuffer', (...args) => new (ReadOnlyBuffer as unknown as new (...a: unknown[]) => unknown)(...args)],
       ['ReadOnlyBuffer#method', (name, ...args) => {
-        const view = new ReadOnlyBuffer(Buffer.alloc(8));
-        return (view as unknown as Record<string, (...a: unknown[]) => unknown>)[pick(['readUInt32LE', 'toString', 'subarray', 'copy', 'indexOf', 'readIntBE', String(name)])]?.(...args);
+        const view = pick([readOnly, readOnly.subarray(4000), detachedReadOnly]);
+        const method = pick(['readUInt32LE', 'readBigInt64BE', 'readIntBE', 'toString', 'subarray', 'copy', 'at', 'toBuffer', String(name)]);
+        return (view as unknown as Record<string, (...a: unknown[]) => unknown>)[method]?.(...args);
       }],
       ['SharedMemory#method', (...args) => {
         // Ids can be large numbers, and so the segments made with them as sizes: read() and
@@ -280,7 +374,7 @@ describe('fuzz: garbage into every export', function () {
       }
       // Whatever garbage happened to create is cleaned up like everything else.
       if (name === 'shmget') ipc.track(result as number);
-      if (name === 'shmat') ipc.keep(result as Buffer);
+      if (name === 'shmat') ipc.keep(result as Buffer | ReadOnlyBuffer);
       if (result instanceof SharedMemory) {
         ipc.track(result.id);
         instances.push(result);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, shmat, shmctl, shmdt,
-  shmget, SHM_INFO, SHM_LOCK, SHM_STAT, SHM_UNLOCK,
+  shmget, SHM_INFO, SHM_LOCK, SHM_NORESERVE, SHM_STAT, SHM_UNLOCK,
 } from '../lib';
 import { assertErrno, compileC, randomKey, useShmCleanup, usePeers } from './helpers';
 
@@ -66,6 +66,16 @@ describe('shmget', () => {
     assert.throws(() => shmget(1, NaN, 0), { name: 'RangeError', message: /"size"/ });
     assert.throws(() => shmget(1, 1, -1), { name: 'RangeError', message: /"flags"/ });
     assert.throws(() => shmget(1, 1, undefined as unknown as number), { name: 'TypeError', message: /"flags"/ });
+    assert.throws(() => shmget(1, 1, 0o100000), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /'flags'/ });
+  });
+
+  it('refuses huge pages without a reservation, which fault with SIGBUS when none are left', () => {
+    const SHM_HUGETLB = 0o4000;
+    assert.throws(() => shmget(IPC_PRIVATE, 2 ** 21, IPC_CREAT | SHM_HUGETLB | SHM_NORESERVE | 0o600), {
+      name: 'TypeError',
+      code: 'ERR_INVALID_ARG_VALUE',
+      message: /SHM_HUGETLB with SHM_NORESERVE/,
+    });
   });
 });
 
@@ -145,6 +155,7 @@ describe('shmat and shmdt', () => {
     assert.throws(() => shmat(-1), { name: 'RangeError', message: /"shmid"/ });
     assert.throws(() => shmat(1.5), { name: 'RangeError', message: /"shmid"/ });
     assert.throws(() => shmat(0, -1), { name: 'RangeError', message: /"flags"/ });
+    assert.throws(() => shmat(id, IPC_CREAT), { name: 'TypeError', message: /'flags'/ });
   });
 
   it('keeps a segment removed while attached usable until the last detach', () => {
