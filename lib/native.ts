@@ -28,8 +28,9 @@ export interface Native {
   shmat(shmid: number, flags: number, maxLength: number): Buffer | ReadOnlyMapping;
   shmdt(attachment: ArrayBuffer | ReadOnlyMapping): void;
   shmctl(shmid: number, cmd: number, uid: number, gid: number, mode: number): unknown;
+  shmIsAttachment(arrayBuffer: ArrayBuffer): boolean;
   shmReadOnlySize(mapping: ReadOnlyMapping): number;
-  shmReadOnlyCopy(mapping: ReadOnlyMapping, sourceStart: number, count: number, target: ArrayBufferView, targetStart: number): number;
+  shmReadOnlyCopy(mapping: ReadOnlyMapping, sourceStart: number, count: number, target: Uint8Array, targetStart: number): number;
 }
 
 export const packageRoot = join(__dirname, '..', '..');

@@ -26,6 +26,7 @@ const constructing = Symbol('ReadOnlyBuffer');
 
 let create: (mapping: ReadOnlyMapping, start: number, end: number) => ReadOnlyBuffer;
 let mappingOf: (view: ReadOnlyBuffer) => ReadOnlyMapping;
+let isView: (value: unknown) => value is ReadOnlyBuffer;
 
 /** Buffer#subarray's rules: negative counts from the end, everything clamped. */
 function clamp(value: number | undefined, fallback: number, length: number, name: string): number {
@@ -60,6 +61,7 @@ export class ReadOnlyBuffer implements Iterable<number> {
   static {
     create = (mapping, start, end) => new ReadOnlyBuffer(constructing, mapping, start, end);
     mappingOf = (view) => view.#mapping;
+    isView = (value): value is ReadOnlyBuffer => typeof value === 'object' && value !== null && #mapping in value;
     for (const [name, size] of Object.entries(fixedSizeReads)) {
       Object.defineProperty(ReadOnlyBuffer.prototype, name, {
         value(this: ReadOnlyBuffer, offset = 0) {
@@ -119,9 +121,10 @@ export class ReadOnlyBuffer implements Iterable<number> {
     validateInteger(targetStart, 'targetStart', 0, Number.MAX_SAFE_INTEGER);
     validateInteger(sourceStart, 'sourceStart', 0, length);
     validateInteger(sourceEnd, 'sourceEnd', 0, Number.MAX_SAFE_INTEGER);
-    const end = Math.min(sourceEnd, length);
-    const count = Math.max(0, Math.min(end - sourceStart, target.byteLength - targetStart));
-    return native.shmReadOnlyCopy(this.#mapping, this.#start + sourceStart, count, target, targetStart);
+    const count = Math.min(Math.min(sourceEnd, length) - sourceStart, target.byteLength - targetStart);
+    if (!(count > 0)) return 0;
+    const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
+    return native.shmReadOnlyCopy(this.#mapping, this.#start + sourceStart, count, bytes, targetStart);
   }
 
   /** A writable copy of the bytes (all, or start to end with Buffer#subarray's rules). */
@@ -167,7 +170,7 @@ export function readOnlyBuffer(mapping: ReadOnlyMapping): ReadOnlyBuffer {
   return create(mapping, 0, Number.MAX_SAFE_INTEGER);
 }
 
-/** The mapping behind a view, for shmdt. */
-export function readOnlyMapping(view: ReadOnlyBuffer): ReadOnlyMapping {
-  return mappingOf(view);
+/** The mapping behind a view, for shmdt; undefined for anything that is not a real view. */
+export function readOnlyMapping(value: unknown): ReadOnlyMapping | undefined {
+  return isView(value) ? mappingOf(value) : undefined;
 }

@@ -5,7 +5,7 @@ import { markAsUntransferable } from 'node:worker_threads';
 import { invalidArgType, invalidArgValue, invalidState, IpcError, outOfRange } from './errors';
 import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT } from './ipc';
 import { native, type ReadOnlyMapping, type ShmidDs } from './native';
-import { ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
+import { type ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
 import {
   ID_MAX, INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey,
   validateMode, validateObject, validateOptions,
@@ -19,17 +19,36 @@ export const SHM_RDONLY = 0o10000;
 export const SHM_RND = 0o20000;
 /** shmget: do not reserve swap for the segment (Linux), so huge sparse segments can exist. */
 export const SHM_NORESERVE = 0o10000;
-// Not exported: the shmget flags below are only here to be told apart from garbage.
+export const SHM_LOCK = 11;
+export const SHM_UNLOCK = 12;
+export const SHM_STAT = 13;
+export const SHM_INFO = 14;
+
+// Not exported, only told apart from garbage: Linux's other shmget and shmat flags.
 const SHM_HUGETLB = 0o4000;
 const SHM_HUGE_SIZE_BITS = 0x3f << 26;
 const SHM_REMAP = 0o40000;
 const SHM_EXEC = 0o100000;
 const shmgetFlags = 0o777 | IPC_CREAT | IPC_EXCL | SHM_HUGETLB | SHM_NORESERVE | SHM_HUGE_SIZE_BITS;
 const shmatFlags = SHM_RDONLY | SHM_RND | SHM_REMAP | SHM_EXEC;
-export const SHM_LOCK = 11;
-export const SHM_UNLOCK = 12;
-export const SHM_STAT = 13;
-export const SHM_INFO = 14;
+
+// ArrayBuffer#transfer (Node 21+) detaches every view like napi_detach_arraybuffer does, but
+// throws where V8 refuses (an ArrayBuffer with a detach key) instead of aborting the process.
+const transfer = (ArrayBuffer.prototype as { transfer?: (this: ArrayBuffer) => ArrayBuffer }).transfer;
+// Newer Node makes markAsUntransferable set such a key, after which nothing could detach
+// the attachment; there it is left unmarked.
+const markingBlocksDetach = transfer !== undefined && (() => {
+  const probe = new ArrayBuffer(1);
+  markAsUntransferable(probe);
+  try {
+    transfer.call(probe);
+    return false;
+  } catch {
+    return true;
+  }
+})();
+/** Whether postMessage copies attachments rather than moving them (not on Node 24+). */
+export const attachmentsUntransferable = !markingBlocksDetach;
 
 export const shmConstants = {
   SHM_RDONLY, SHM_RND, SHM_NORESERVE, SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO,
@@ -96,8 +115,8 @@ export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
   if (flags & ~shmatFlags) throw invalidArgValue('flags', flags, 'must hold only shmat flags');
   const attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
   if (!Buffer.isBuffer(attachment)) return readOnlyBuffer(attachment as ReadOnlyMapping);
-  // postMessage copies it instead of moving the mapping to another thread.
-  markAsUntransferable(attachment.buffer);
+  // postMessage then copies it instead of moving the mapping to another thread.
+  if (!markingBlocksDetach) markAsUntransferable(attachment.buffer);
   return attachment;
 }
 
@@ -106,11 +125,23 @@ export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
  * (slices included) becomes zero-length. Anything else is EINVAL, as in C.
  */
 export function shmdt(view: ArrayBufferView | ArrayBuffer | ReadOnlyBuffer): void {
-  native.shmdt(attachmentOf(view));
+  const attachment = attachmentOf(view);
+  if (transfer === undefined || !isArrayBuffer(attachment) || !native.shmIsAttachment(attachment)) {
+    native.shmdt(attachment);
+    return;
+  }
+  let moved: ArrayBuffer;
+  try {
+    moved = transfer.call(attachment);
+  } catch {
+    throw invalidState('the attachment cannot be detached: its ArrayBuffer was marked untransferable');
+  }
+  native.shmdt(moved);
 }
 
 function attachmentOf(view: unknown): ArrayBuffer | ReadOnlyMapping {
-  if (view instanceof ReadOnlyBuffer) return readOnlyMapping(view);
+  const mapping = readOnlyMapping(view);
+  if (mapping !== undefined) return mapping;
   if (ArrayBuffer.isView(view) && isArrayBuffer(view.buffer)) return view.buffer;
   if (isArrayBuffer(view)) return view;
   throw invalidArgType('view', 'an instance of Buffer, TypedArray, DataView, ArrayBuffer or ReadOnlyBuffer', view);

@@ -15,6 +15,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shmat", Napi::Function::New(env, Shmat));
   exports.Set("shmdt", Napi::Function::New(env, Shmdt));
   exports.Set("shmctl", Napi::Function::New(env, Shmctl));
+  exports.Set("shmIsAttachment", Napi::Function::New(env, ShmIsAttachment));
   exports.Set("shmReadOnlySize", Napi::Function::New(env, ShmReadOnlySize));
   exports.Set("shmReadOnlyCopy", Napi::Function::New(env, ShmReadOnlyCopy));
   return exports;

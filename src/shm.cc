@@ -214,6 +214,13 @@ Napi::Value Shmdt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+Napi::Value ShmIsAttachment(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArrayBuffer()) return Napi::Boolean::New(env, false);
+  void* address = info[0].As<Napi::ArrayBuffer>().Data();
+  return Napi::Boolean::New(env, address != nullptr && Attachments().Contains(address));
+}
+
 Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReadOnlyMapping* mapping = ReadOnlyMappingOf(info[0]);
@@ -224,15 +231,18 @@ Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info) {
 Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   ReadOnlyMapping* mapping = ReadOnlyMappingOf(info[0]);
-  if (mapping == nullptr || !info[3].IsTypedArray()) {
-    throw Napi::TypeError::New(env, "expected a read-only mapping and a TypedArray");
+  napi_typedarray_type type;
+  size_t targetSize = 0;
+  void* target = nullptr;
+  if (mapping == nullptr || !info[3].IsTypedArray() ||
+      napi_get_typedarray_info(env, info[3], &type, &targetSize, &target, nullptr, nullptr) != napi_ok ||
+      type != napi_uint8_array) {
+    throw Napi::TypeError::New(env, "expected a read-only mapping and a Uint8Array");
   }
   double sourceStart = info[1].As<Napi::Number>().DoubleValue();
   double count = info[2].As<Napi::Number>().DoubleValue();
-  Napi::TypedArray target = info[3].As<Napi::TypedArray>();
   double targetStart = info[4].As<Napi::Number>().DoubleValue();
   size_t size = mapping->attached ? mapping->size : 0;
-  size_t targetSize = target.ByteLength();
   // Every bound is checked here, whatever the caller validated: a copy out of
   // range would read unmapped memory or write past the target.
   if (!(sourceStart >= 0 && count >= 0 && targetStart >= 0) ||
@@ -241,8 +251,7 @@ Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info) {
     throw Napi::RangeError::New(env, "Attempt to access memory outside buffer bounds");
   }
   if (count == 0) return Napi::Number::New(env, 0);
-  auto* bytes = static_cast<uint8_t*>(target.ArrayBuffer().Data()) + target.ByteOffset();
-  memcpy(bytes + static_cast<size_t>(targetStart),
+  memcpy(static_cast<uint8_t*>(target) + static_cast<size_t>(targetStart),
          static_cast<uint8_t*>(mapping->address) + static_cast<size_t>(sourceStart),
          static_cast<size_t>(count));
   return Napi::Number::New(env, count);

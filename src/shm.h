@@ -14,9 +14,12 @@ Napi::Value Shmat(const Napi::CallbackInfo& info);
 Napi::Value Shmdt(const Napi::CallbackInfo& info);
 // shmctl(shmid, cmd, uid, gid, mode): uid/gid/mode are for IPC_SET, -1 keeps
 Napi::Value Shmctl(const Napi::CallbackInfo& info);
+// shmIsAttachment(arrayBuffer): whether it is a live writable attachment
+Napi::Value ShmIsAttachment(const Napi::CallbackInfo& info);
 // shmReadOnlySize(mapping): its size in bytes, 0 once detached
 Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info);
-// shmReadOnlyCopy(mapping, sourceStart, count, target, targetStart): bytes copied
+// shmReadOnlyCopy(mapping, sourceStart, count, target: Uint8Array, targetStart):
+// bytes copied
 Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info);
 
 }  // namespace kernel_ipc

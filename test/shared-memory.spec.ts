@@ -119,8 +119,10 @@ describe('SharedMemory', function () {
 
   it('notices a detach made with shmdt() on its buffer', () => {
     const shm = create(IPC_PRIVATE, 32);
-    shmdt(shm.buffer);
+    const buffer = shm.buffer;
+    shmdt(buffer);
     assert.equal(shm.attached, false);
+    assert.throws(() => shm.write(buffer), { code: 'ERR_INVALID_STATE' });
     shm.detach();
     assert.throws(() => shm.buffer, { code: 'ERR_INVALID_STATE' });
   });
