@@ -85,18 +85,22 @@ export class ReadOnlyBuffer implements Iterable<number> {
     }
   }
 
-  /** Copies `size` bytes at `offset` to the start of scratch, as Buffer's read methods check them. */
+  /**
+   * Copies `size` bytes at `offset` to the start of scratch, checked as Buffer's read methods
+   * check them. One call into the addon: it reports a detached mapping with -1.
+   */
   #load(offset: unknown, size: number): void {
-    const length = this.length;
-    if (length < size) throw bufferOutOfBounds();
-    validateInteger(offset, 'offset', 0, length - size);
-    native.shmReadOnlyCopy(this.#mapping, this.#start + (offset as number), size, scratch, 0);
+    const span = this.#end - this.#start;
+    if (span < size) throw bufferOutOfBounds();
+    validateInteger(offset, 'offset', 0, span - size);
+    if (native.shmReadOnlyCopy(this.#mapping, this.#start + (offset as number), size, scratch, 0) < 0) {
+      throw bufferOutOfBounds();
+    }
   }
 
   /** 0 once the memory is detached. */
   get length(): number {
-    const size = native.shmReadOnlySize(this.#mapping);
-    return Math.max(0, Math.min(this.#end, size) - this.#start);
+    return native.shmReadOnlySize(this.#mapping) === 0 ? 0 : this.#end - this.#start;
   }
 
   get byteLength(): number {
@@ -124,7 +128,7 @@ export class ReadOnlyBuffer implements Iterable<number> {
     const count = Math.min(Math.min(sourceEnd, length) - sourceStart, target.byteLength - targetStart);
     if (!(count > 0)) return 0;
     const bytes = new Uint8Array(target.buffer, target.byteOffset, target.byteLength);
-    return native.shmReadOnlyCopy(this.#mapping, this.#start + sourceStart, count, bytes, targetStart);
+    return Math.max(0, native.shmReadOnlyCopy(this.#mapping, this.#start + sourceStart, count, bytes, targetStart));
   }
 
   /** A writable copy of the bytes (all, or start to end with Buffer#subarray's rules). */
@@ -143,12 +147,11 @@ export class ReadOnlyBuffer implements Iterable<number> {
 
   /** The byte at `index` (negative counts from the end), or undefined outside. */
   at(index: number): number | undefined {
-    const length = this.length;
+    const span = this.#end - this.#start;
     const integer = Math.trunc(index) || 0;
-    const position = integer < 0 ? length + integer : integer;
-    if (position < 0 || position >= length) return undefined;
-    native.shmReadOnlyCopy(this.#mapping, this.#start + position, 1, scratch, 0);
-    return scratch[0];
+    const position = integer < 0 ? span + integer : integer;
+    if (position < 0 || position >= span) return undefined;
+    return native.shmReadOnlyCopy(this.#mapping, this.#start + position, 1, scratch, 0) < 0 ? undefined : scratch[0];
   }
 
   *[Symbol.iterator](): IterableIterator<number> {
@@ -167,7 +170,7 @@ export class ReadOnlyBuffer implements Iterable<number> {
 
 /** A view over a whole read-only mapping, for shmat. */
 export function readOnlyBuffer(mapping: ReadOnlyMapping): ReadOnlyBuffer {
-  return create(mapping, 0, Number.MAX_SAFE_INTEGER);
+  return create(mapping, 0, native.shmReadOnlySize(mapping));
 }
 
 /** The mapping behind a view, for shmdt; undefined for anything that is not a real view. */

@@ -248,7 +248,7 @@ Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info) {
   if (!(sourceStart >= 0 && count >= 0 && targetStart >= 0) ||
       sourceStart + count > static_cast<double>(size) ||
       targetStart + count > static_cast<double>(targetSize)) {
-    throw Napi::RangeError::New(env, "Attempt to access memory outside buffer bounds");
+    return Napi::Number::New(env, -1);
   }
   if (count == 0) return Napi::Number::New(env, 0);
   memcpy(static_cast<uint8_t*>(target) + static_cast<size_t>(targetStart),

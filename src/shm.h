@@ -19,7 +19,7 @@ Napi::Value ShmIsAttachment(const Napi::CallbackInfo& info);
 // shmReadOnlySize(mapping): its size in bytes, 0 once detached
 Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info);
 // shmReadOnlyCopy(mapping, sourceStart, count, target: Uint8Array, targetStart):
-// bytes copied
+// bytes copied, or -1 (nothing copied) if a range is out of bounds or detached
 Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info);
 
 }  // namespace kernel_ipc
