@@ -78,3 +78,17 @@ export function invalidState(message: string): Error {
 export function bufferOutOfBounds(): RangeError {
   return withCode(new RangeError('Attempt to access memory outside buffer bounds'), 'ERR_BUFFER_OUT_OF_BOUNDS');
 }
+
+/** The rejection of an aborted call, as Node's own AbortError: nothing was done. */
+export function abortError(cause: unknown): Error {
+  const error = withCode(new Error('The operation was aborted', { cause }), 'ABORT_ERR');
+  error.name = 'AbortError';
+  return error;
+}
+
+/** The rejection of a call whose `timeout` passed: nothing was done. */
+export function timeoutError(syscall: string, timeout: number): Error {
+  const error = Object.assign(new Error(`${syscall} timed out after ${timeout} ms`), { code: 'ETIMEDOUT', syscall });
+  error.name = 'TimeoutError';
+  return error;
+}

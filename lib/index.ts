@@ -1,11 +1,20 @@
 // The public exports of kernel-ipc.
 import { ipcConstants } from './ipc';
+import { msgConstants } from './msg';
 import { shmConstants } from './shm';
 
 export { IpcError } from './errors';
 export {
   ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT,
 } from './ipc';
+export type { IpcPermissions, IpcSetOptions } from './ipc';
+export {
+  Message, MessageQueue, msgctl, msgget, msgrcv, msgsnd, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT,
+} from './msg';
+export type {
+  MessageQueueCreateOptions, MsgInfo, MsgSetOptions, MsqidDs, MsqidDsWithId, ReceiveAsyncOptions, ReceivedMessage,
+  ReceiveOptions, SendAsyncOptions, SendOptions, WaitOptions,
+} from './msg';
 export { ReadOnlyBuffer } from './read-only-buffer';
 export {
   SharedMemory, shmat, shmctl, shmdt, shmget,
@@ -17,4 +26,4 @@ export type {
 } from './shm';
 
 /** Every constant, also exported by name. */
-export const constants = Object.freeze({ ...ipcConstants, ...shmConstants });
+export const constants = Object.freeze({ ...ipcConstants, ...shmConstants, ...msgConstants });

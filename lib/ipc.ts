@@ -1,6 +1,6 @@
 // What every System V object shares: keys from ftok, and the IPC_* flags and commands.
 import { native } from './native';
-import { validateInteger, validatePath } from './validate';
+import { ID_MAX, validateInteger, validateMode, validateObject, validatePath } from './validate';
 
 export const IPC_PRIVATE = 0;
 export const IPC_CREAT = 0o1000;
@@ -21,4 +21,111 @@ export const ipcConstants = {
  */
 export function ftok(path: string, projId: number): number {
   return native.ftok(validatePath(path), validateInteger(projId, 'projId', 1, 255));
+}
+
+/** The owner and permissions every *ctl(IPC_STAT) reports. */
+export interface IpcPermissions {
+  key: number;
+  uid: number;
+  gid: number;
+  cuid: number;
+  cgid: number;
+  mode: number;
+}
+
+/** *ctl(id, IPC_SET, buf): what to change; the rest stays. */
+export interface IpcSetOptions {
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
+/** IPC_SET's uid, gid and mode as the addon takes them: -1 keeps the current value. */
+export function permissionChanges(buf: unknown): [uid: number, gid: number, mode: number] {
+  const { uid, gid, mode } = validateObject<IpcSetOptions>(buf, 'buf');
+  return [
+    uid === undefined ? -1 : validateInteger(uid, 'buf.uid', 0, ID_MAX),
+    gid === undefined ? -1 : validateInteger(gid, 'buf.gid', 0, ID_MAX),
+    mode === undefined ? -1 : validateMode(mode, 'buf.mode'),
+  ];
+}
+
+/** A time from IPC_STAT: null until it first happens. */
+export function timeOf(seconds: number): Date | null {
+  return seconds === 0 ? null : new Date(seconds * 1000);
+}
+
+/**
+ * Creates an object with `create()` (IPC_CREAT | IPC_EXCL), or, unless `exclusive`, opens the
+ * one that holds the key with `open()`.
+ */
+export function createOrOpen(exclusive: boolean, create: () => number, open: () => number): { id: number; created: boolean } {
+  for (;;) {
+    try {
+      return { id: create(), created: true };
+    } catch (error) {
+      if (exclusive || (error as { code?: string }).code !== 'EEXIST') throw error;
+    }
+    try {
+      return { id: open(), created: false };
+    } catch (error) {
+      // Removed between the two calls: create it again.
+      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+/**
+ * What the classes share, after Python's sysv_ipc: the id, and the key, owner and mode read
+ * from the kernel (IPC_STAT) on every access and written with IPC_SET.
+ */
+export abstract class IpcObject<S extends IpcPermissions> {
+  readonly id: number;
+
+  protected constructor(id: number) {
+    this.id = id;
+  }
+
+  /** The raw IPC_STAT record. */
+  abstract stat(): S;
+
+  protected abstract set(changes: IpcSetOptions): void;
+
+  /** The key; IPC_PRIVATE (0) for a private object or one marked for removal. */
+  get key(): number {
+    return this.stat().key;
+  }
+
+  /** Permission bits. */
+  get mode(): number {
+    return this.stat().mode & 0o777;
+  }
+
+  set mode(mode: number) {
+    this.set({ mode: validateMode(mode) });
+  }
+
+  get uid(): number {
+    return this.stat().uid;
+  }
+
+  set uid(uid: number) {
+    this.set({ uid: validateInteger(uid, 'uid', 0, ID_MAX) });
+  }
+
+  get gid(): number {
+    return this.stat().gid;
+  }
+
+  set gid(gid: number) {
+    this.set({ gid: validateInteger(gid, 'gid', 0, ID_MAX) });
+  }
+
+  get cuid(): number {
+    return this.stat().cuid;
+  }
+
+  get cgid(): number {
+    return this.stat().cgid;
+  }
 }

@@ -2,13 +2,16 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { isArrayBuffer } from 'node:util/types';
 import { markAsUntransferable } from 'node:worker_threads';
-import { invalidArgType, invalidArgValue, invalidState, IpcError, outOfRange } from './errors';
-import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT } from './ipc';
+import { invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
+import {
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions, permissionChanges,
+  timeOf,
+} from './ipc';
 import { native, type ReadOnlyMapping, type ShmidDs } from './native';
 import { type ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
 import {
-  ID_MAX, INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey,
-  validateMode, validateObject, validateOptions,
+  INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey, validateMode,
+  validateOptions,
 } from './validate';
 
 export type { ShmidDs };
@@ -82,11 +85,7 @@ export interface ShmUsage {
 }
 
 /** shmctl(shmid, IPC_SET, buf): what to change; the rest stays. */
-export interface ShmSetOptions {
-  uid?: number;
-  gid?: number;
-  mode?: number;
-}
+export type ShmSetOptions = IpcSetOptions;
 
 /** Create or open a segment; returns its shmid. `size` may be 0 to open an existing one. */
 export function shmget(key: number, size: number, flags: number): number {
@@ -162,14 +161,7 @@ export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): unknown
   validateInteger(cmd, 'cmd', 0, INT32_MAX);
   if (!shmctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the shmctl commands');
   if (cmd !== IPC_SET) return native.shmctl(shmid, cmd, -1, -1, -1);
-  const { uid, gid, mode } = validateObject<ShmSetOptions>(buf, 'buf');
-  return native.shmctl(
-    shmid,
-    cmd,
-    uid === undefined ? -1 : validateInteger(uid, 'buf.uid', 0, ID_MAX),
-    gid === undefined ? -1 : validateInteger(gid, 'buf.gid', 0, ID_MAX),
-    mode === undefined ? -1 : validateMode(mode, 'buf.mode'),
-  );
+  return native.shmctl(shmid, cmd, ...permissionChanges(buf));
 }
 
 export interface SharedMemoryCreateOptions {
@@ -188,22 +180,16 @@ export interface SharedMemoryOpenOptions {
   readOnly?: boolean;
 }
 
-function timeOf(seconds: number): Date | null {
-  return seconds === 0 ? null : new Date(seconds * 1000);
-}
-
 /**
  * A System V shared memory segment, attached to this process, after Python's
  * sysv_ipc.SharedMemory. Attributes are read from the kernel (IPC_STAT) on every access.
  */
-export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyBuffer> {
-  /** The shmid. */
-  readonly id: number;
+export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyBuffer> extends IpcObject<ShmidDs> {
   readonly readOnly: boolean;
   #buffer: B | undefined;
 
   private constructor(id: number, readOnly: boolean) {
-    this.id = id;
+    super(id);
     this.readOnly = readOnly;
     this.#buffer = shmat(id, readOnly ? SHM_RDONLY : 0) as B;
   }
@@ -223,25 +209,8 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
       throw invalidArgType('options.fill', 'of type number or string or an instance of Uint8Array', fill);
     }
     const flags = IPC_CREAT | IPC_EXCL | mode | (noReserve ? SHM_NORESERVE : 0);
-    let id: number;
-    let created = true;
-    for (;;) {
-      try {
-        id = shmget(key, size, flags);
-        break;
-      } catch (error) {
-        if (exclusive || (error as IpcError).code !== 'EEXIST') throw error;
-      }
-      try {
-        // Not exclusive and the key is taken: open it, and never fill someone else's data.
-        id = shmget(key, size, 0);
-        created = false;
-        break;
-      } catch (error) {
-        // Removed between the two calls: try creating again.
-        if ((error as IpcError).code !== 'ENOENT') throw error;
-      }
-    }
+    // An opened segment is someone else's: it is never filled.
+    const { id, created } = createOrOpen(exclusive, () => shmget(key, size, flags), () => shmget(key, size, 0));
     let shm: SharedMemory<Buffer>;
     try {
       shm = new SharedMemory<Buffer>(id, false);
@@ -326,47 +295,13 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
     return shmctl(this.id, IPC_STAT);
   }
 
-  /** The key; IPC_PRIVATE (0) once the segment is marked for removal. */
-  get key(): number {
-    return this.stat().key;
+  protected set(changes: ShmSetOptions): void {
+    shmctl(this.id, IPC_SET, changes);
   }
 
   /** Bytes, as created (not rounded up to pages). */
   get size(): number {
     return this.stat().segsz;
-  }
-
-  /** Permission bits. */
-  get mode(): number {
-    return this.stat().mode & 0o777;
-  }
-
-  set mode(mode: number) {
-    shmctl(this.id, IPC_SET, { mode: validateMode(mode) });
-  }
-
-  get uid(): number {
-    return this.stat().uid;
-  }
-
-  set uid(uid: number) {
-    shmctl(this.id, IPC_SET, { uid: validateInteger(uid, 'uid', 0, ID_MAX) });
-  }
-
-  get gid(): number {
-    return this.stat().gid;
-  }
-
-  set gid(gid: number) {
-    shmctl(this.id, IPC_SET, { gid: validateInteger(gid, 'gid', 0, ID_MAX) });
-  }
-
-  get cuid(): number {
-    return this.stat().cuid;
-  }
-
-  get cgid(): number {
-    return this.stat().cgid;
   }
 
   get creatorPid(): number {

@@ -1,14 +1,18 @@
 // Registers the addon's exports; each concept lives in its own file.
 #include <napi.h>
 
+#include "env_data.h"
 #include "errors.h"
 #include "ipc.h"
+#include "msg.h"
 #include "shm.h"
+#include "waiter.h"
 
 namespace kernel_ipc {
 namespace {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  env.SetInstanceData(new EnvData());
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("ftok", Napi::Function::New(env, Ftok));
   exports.Set("shmget", Napi::Function::New(env, Shmget));
@@ -18,6 +22,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shmIsAttachment", Napi::Function::New(env, ShmIsAttachment));
   exports.Set("shmReadOnlySize", Napi::Function::New(env, ShmReadOnlySize));
   exports.Set("shmReadOnlyCopy", Napi::Function::New(env, ShmReadOnlyCopy));
+  exports.Set("msgget", Napi::Function::New(env, Msgget));
+  exports.Set("msgsnd", Napi::Function::New(env, Msgsnd));
+  exports.Set("msgrcv", Napi::Function::New(env, Msgrcv));
+  exports.Set("msgctl", Napi::Function::New(env, Msgctl));
+  exports.Set("msgsndAsync", Napi::Function::New(env, MsgsndAsync));
+  exports.Set("msgrcvAsync", Napi::Function::New(env, MsgrcvAsync));
+  exports.Set("waiterInit", Napi::Function::New(env, WaiterInit));
+  exports.Set("waiterCancel", Napi::Function::New(env, WaiterCancel));
   return exports;
 }
 

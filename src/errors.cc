@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "env_data.h"
+
 namespace kernel_ipc {
 
 void SetErrorClass(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  // The environment owns the reference and frees it when it ends.
-  env.SetInstanceData(new Napi::FunctionReference(
-      Napi::Persistent(info[0].As<Napi::Function>())));
+  DataOf(info.Env()).errorClass =
+      Napi::Persistent(info[0].As<Napi::Function>());
 }
 
 Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
@@ -23,13 +23,12 @@ Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
       Napi::Number::New(env, errnum), Napi::String::New(env, syscall),
       Napi::String::New(env, description)};
   if (path != nullptr) args.push_back(Napi::String::New(env, path));
-  Napi::FunctionReference* errorClass =
-      env.GetInstanceData<Napi::FunctionReference>();
+  Napi::FunctionReference& errorClass = DataOf(env).errorClass;
   // Only a caller loading the binary without lib/ gets here without a class.
-  if (errorClass == nullptr) {
+  if (errorClass.IsEmpty()) {
     return Napi::Error::New(env, std::string(syscall) + ": " + description);
   }
-  return Napi::Error(env, errorClass->New(args));
+  return Napi::Error(env, errorClass.New(args));
 }
 
 }  // namespace kernel_ipc

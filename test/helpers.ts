@@ -1,12 +1,11 @@
 // Shared by the specs: cleanup of kernel objects, C programs, and peer processes.
 import assert from 'node:assert/strict';
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { createHash, randomInt } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate } from 'node:timers/promises';
-import { IPC_RMID, type ReadOnlyBuffer, shmat, shmctl, shmdt, shmget } from '../lib';
+export { compileC } from '../tools/compile-c';
+import { IPC_PRIVATE, IPC_RMID, msgctl, msgget, type ReadOnlyBuffer, shmat, shmctl, shmdt, shmget } from '../lib';
 
 /** A key unlikely to be in use; tests create with IPC_EXCL, so a clash fails loudly. */
 export function randomKey(): number {
@@ -69,19 +68,6 @@ export async function collectGarbage(): Promise<void> {
   }
 }
 
-/** Compiles a C program once per content (cached under the temp dir); returns its path. */
-export function compileC(source: string): string {
-  const dir = join(tmpdir(), 'kernel-ipc-test-c');
-  mkdirSync(dir, { recursive: true });
-  const name = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const binary = join(dir, name);
-  if (!existsSync(binary)) {
-    writeFileSync(`${binary}.c`, source);
-    execFileSync('cc', ['-O2', '-Wall', '-o', binary, `${binary}.c`]);
-  }
-  return binary;
-}
-
 interface Reply {
   id: number;
   value?: unknown;
@@ -98,7 +84,11 @@ export class Peer {
   #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
   constructor() {
-    this.child = fork(join(__dirname, 'fixtures', 'peer.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(join(__dirname, 'fixtures', 'peer.js'), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Buffers and errors cross as themselves.
+      serialization: 'advanced',
+    });
     this.child.on('message', (reply: Reply) => {
       const waiter = this.#pending.get(reply.id);
       this.#pending.delete(reply.id);
@@ -146,15 +136,47 @@ export function usePeers(): () => Peer {
   };
 }
 
+/** Tracks the queues a test makes and removes them after it, passed or failed. */
+export function useMsgCleanup() {
+  const ids = new Set<number>();
+  afterEach(() => {
+    for (const id of ids) {
+      try {
+        msgctl(id, IPC_RMID);
+      } catch (error) {
+        ignoreGone(error);
+      }
+    }
+    ids.clear();
+  });
+  return {
+    track(id: number): number {
+      ids.add(id);
+      return id;
+    },
+    msgget(key: number, flags: number): number {
+      return this.track(msgget(key, flags));
+    },
+    /** A new private queue. */
+    queue(): number {
+      return this.track(msgget(IPC_PRIVATE, 0o600));
+    },
+  };
+}
+
+/** Asserts that an IpcError has this errno code and syscall. */
+export function assertIpcError(error: unknown, code: string, syscall: string): true {
+  const failure = error as Error & { code?: string; errno?: number; syscall?: string };
+  assert.equal(failure.name, 'IpcError', `expected IpcError ${code}, got ${failure.stack}`);
+  assert.equal(failure.code, code);
+  assert.equal(failure.syscall, syscall);
+  assert.equal(typeof failure.errno, 'number');
+  assert.ok(failure.errno! < 0);
+  assert.match(failure.message, new RegExp(`^${code}: [a-z].*, ${syscall}`));
+  return true;
+}
+
 /** Asserts that `fn` throws an IpcError with this errno code and syscall. */
 export function assertErrno(fn: () => unknown, code: string, syscall: string): void {
-  assert.throws(fn, (error: Error & { code?: string; errno?: number; syscall?: string }) => {
-    assert.equal(error.name, 'IpcError');
-    assert.equal(error.code, code);
-    assert.equal(error.syscall, syscall);
-    assert.equal(typeof error.errno, 'number');
-    assert.ok(error.errno! < 0);
-    assert.match(error.message, new RegExp(`^${code}: [a-z].*, ${syscall}`));
-    return true;
-  });
+  assert.throws(fn, (error) => assertIpcError(error, code, syscall));
 }

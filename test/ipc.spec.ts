@@ -73,6 +73,7 @@ describe('constants', () => {
 #include <stdio.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
+#include <sys/msg.h>
 int main(void) {
 ${names.map((name) => `  printf("%s %d\\n", "${name}", (int)(${name}));`).join('\n')}
   return 0;
@@ -96,12 +97,14 @@ ${names.map((name) => `  printf("%s %d\\n", "${name}", (int)(${name}));`).join('
 });
 
 describe('package', () => {
-  it('loads by name with require() and with import', () => {
+  it('loads by name, and kernel-ipc/promises, with require() and with import', () => {
     const script = `
       const { ftok, shmget, constants } = require('kernel-ipc');
-      import('kernel-ipc').then((esm) => {
+      const promises = require('kernel-ipc/promises');
+      Promise.all([import('kernel-ipc'), import('kernel-ipc/promises')]).then(([esm, esmPromises]) => {
         const ok = esm.ftok === ftok && esm.shmget === shmget && esm.constants.IPC_CREAT === constants.IPC_CREAT
-          && typeof esm.SharedMemory === 'function';
+          && typeof esm.SharedMemory === 'function' && typeof esm.MessageQueue === 'function'
+          && esmPromises.msgrcv === promises.msgrcv && typeof promises.msgsnd === 'function';
         process.stdout.write(String(ok));
       });`;
     const out = execFileSync(process.execPath, ['-e', script], { cwd: packageRoot, encoding: 'utf8' });

@@ -1,0 +1,435 @@
+// System V message queues: the msg* mirror, its promise versions, and the MessageQueue class.
+import { invalidArgValue, type IpcError, outOfRange } from './errors';
+import {
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
+  permissionChanges, timeOf,
+} from './ipc';
+import { type MsqidDs, native, type ReceivedMessage } from './native';
+import {
+  INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey, validateMode,
+  validateOptions,
+} from './validate';
+import { type ValidWaitOptions, validateWaitOptions, wait, type WaitOptions } from './waiter';
+
+export type { MsqidDs, ReceivedMessage, WaitOptions };
+
+/** msgrcv: truncate a message longer than maxBytes instead of failing with E2BIG. */
+export const MSG_NOERROR = 0o10000;
+/** msgrcv: with type > 0, take the first message of any other type. */
+export const MSG_EXCEPT = 0o20000;
+/** msgrcv: copy the message at index `type` without removing it (needs IPC_NOWAIT). */
+export const MSG_COPY = 0o40000;
+export const MSG_STAT = 11;
+export const MSG_INFO = 12;
+
+export const msgConstants = { MSG_NOERROR, MSG_EXCEPT, MSG_COPY, MSG_STAT, MSG_INFO } as const;
+
+const msggetFlags = 0o777 | IPC_CREAT | IPC_EXCL;
+const msgrcvFlags = IPC_NOWAIT | MSG_NOERROR | MSG_EXCEPT | MSG_COPY;
+/** Message types are C longs; JavaScript numbers hold them exactly up to 2 ** 53 - 1. */
+const TYPE_MAX = Number.MAX_SAFE_INTEGER;
+
+/** msgctl(index, MSG_STAT): the queue at a kernel table index, and its id. */
+export interface MsqidDsWithId extends MsqidDs {
+  id: number;
+}
+
+/**
+ * msgctl(0, IPC_INFO) and msgctl(0, MSG_INFO): struct msginfo. Both give the limits msgmax
+ * (largest message), msgmnb (default qbytes of a new queue) and msgmni (most queues). With
+ * MSG_INFO, msgpool is the number of queues, msgmap of messages and msgtql of bytes queued.
+ */
+export interface MsgInfo {
+  msgpool: number;
+  msgmap: number;
+  msgmax: number;
+  msgmnb: number;
+  msgmni: number;
+  msgssz: number;
+  msgtql: number;
+  msgseg: number;
+  /** The highest index in use in the kernel's table, for iterating with MSG_STAT. */
+  highestIndex: number;
+}
+
+/** msgctl(msqid, IPC_SET, buf): what to change; the rest stays. */
+export interface MsgSetOptions extends IpcSetOptions {
+  /** The most bytes the queue holds; above msgmnb needs CAP_SYS_RESOURCE. */
+  qbytes?: number;
+}
+
+function validateFlagsOf(flags: unknown, allowed: number, syscall: string): number {
+  validateFlags(flags);
+  if ((flags as number) & ~allowed) throw invalidArgValue('flags', flags, `must hold only ${syscall} flags`);
+  return flags as number;
+}
+
+/** Create or open a queue; returns its msqid. */
+export function msgget(key: number, flags: number): number {
+  validateKey(key);
+  validateFlagsOf(flags, msggetFlags, 'permission bits and msgget');
+  return native.msgget(key | 0, flags);
+}
+
+/**
+ * Send `data` (a string is UTF-8) as a message of `type` (>= 1). The payload is the bytes after
+ * C's `long mtype`. Blocks while the queue is full, unless IPC_NOWAIT (then EAGAIN).
+ */
+export function msgsnd(msqid: number, type: number, data: string | ArrayBufferView, flags = 0): void {
+  validateId(msqid, 'msqid');
+  validateInteger(type, 'type', 1, TYPE_MAX);
+  const bytes = toBytes(data);
+  validateFlagsOf(flags, IPC_NOWAIT, 'msgsnd');
+  native.msgsnd(msqid, type, bytes, flags);
+}
+
+/**
+ * Receive a message of at most `maxBytes`: with type 0 the first one, with type > 0 the first
+ * of that type (of any other with MSG_EXCEPT), with type < 0 the first of the lowest type
+ * <= -type. A longer message stays queued and this fails with E2BIG, unless MSG_NOERROR
+ * truncates it. Blocks until one comes, unless IPC_NOWAIT (then ENOMSG).
+ */
+export function msgrcv(msqid: number, maxBytes: number, type = 0, flags = 0): ReceivedMessage {
+  validateReceive(msqid, maxBytes, type, flags);
+  return native.msgrcv(msqid, maxBytes, type, flags);
+}
+
+function validateReceive(msqid: unknown, maxBytes: unknown, type: unknown, flags: unknown): void {
+  validateId(msqid, 'msqid');
+  validateInteger(maxBytes, 'maxBytes', 0, INT32_MAX);
+  validateInteger(type, 'type', -TYPE_MAX, TYPE_MAX);
+  validateFlagsOf(flags, msgrcvFlags, 'msgrcv');
+}
+
+const msgctlCommands = new Set<number>([IPC_STAT, MSG_STAT, IPC_SET, IPC_RMID, IPC_INFO, MSG_INFO]);
+
+/** Control a queue, as msgctl(2). IPC_INFO and MSG_INFO ignore msqid. */
+export function msgctl(msqid: number, cmd: typeof IPC_STAT): MsqidDs;
+export function msgctl(index: number, cmd: typeof MSG_STAT): MsqidDsWithId;
+export function msgctl(msqid: number, cmd: typeof IPC_SET, buf: MsgSetOptions): void;
+export function msgctl(msqid: number, cmd: typeof IPC_RMID): void;
+export function msgctl(msqid: number, cmd: typeof IPC_INFO | typeof MSG_INFO): MsgInfo;
+export function msgctl(msqid: number, cmd: number, buf?: MsgSetOptions): MsqidDs | MsgInfo | void;
+export function msgctl(msqid: number, cmd: number, buf?: MsgSetOptions): unknown {
+  validateId(msqid, 'msqid');
+  validateInteger(cmd, 'cmd', 0, INT32_MAX);
+  if (!msgctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the msgctl commands');
+  if (cmd !== IPC_SET) return native.msgctl(msqid, cmd, -1, -1, -1, -1);
+  const changes = permissionChanges(buf);
+  const { qbytes } = buf as MsgSetOptions;
+  return native.msgctl(
+    msqid,
+    cmd,
+    ...changes,
+    qbytes === undefined ? -1 : validateInteger(qbytes, 'buf.qbytes', 0, Number.MAX_SAFE_INTEGER),
+  );
+}
+
+// Sends to one queue from this thread leave in call order: one that finds the queue full waits
+// on a thread of ours, and later sends to that queue wait for it.
+const sendsWaiting = new Map<number, Promise<unknown>>();
+
+/** kernel-ipc/promises msgsnd: resolves once the kernel has the message. */
+export function msgsndAsync(
+  msqid: number,
+  type: number,
+  data: string | ArrayBufferView,
+  flags = 0,
+  options?: WaitOptions,
+): Promise<void> {
+  let bytes: Uint8Array;
+  let waitOptions: ValidWaitOptions;
+  try {
+    validateId(msqid, 'msqid');
+    validateInteger(type, 'type', 1, TYPE_MAX);
+    bytes = toBytes(data);
+    validateFlagsOf(flags, IPC_NOWAIT, 'msgsnd');
+    waitOptions = validateWaitOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  const earlier = sendsWaiting.get(msqid);
+  // Waiting its turn, the message is copied now, as it is when sent at once.
+  if (earlier !== undefined) bytes = Uint8Array.prototype.slice.call(bytes);
+  let waiting = false;
+  const sent = wait<void>('msgsnd', waitOptions, (ref) => {
+    const id = native.msgsndAsync(msqid, type, bytes, flags, ref);
+    waiting = id !== undefined;
+    return id;
+  }, earlier);
+  if (earlier !== undefined || waiting) {
+    const last = Promise.allSettled([earlier, sent]);
+    sendsWaiting.set(msqid, last);
+    void last.then(() => {
+      if (sendsWaiting.get(msqid) === last) sendsWaiting.delete(msqid);
+    });
+  }
+  return sent;
+}
+
+/** kernel-ipc/promises msgrcv: resolves with the message once there is one. */
+export function msgrcvAsync(
+  msqid: number,
+  maxBytes: number,
+  type = 0,
+  flags = 0,
+  options?: WaitOptions,
+): Promise<ReceivedMessage> {
+  let waitOptions: ValidWaitOptions;
+  try {
+    validateReceive(msqid, maxBytes, type, flags);
+    waitOptions = validateWaitOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  return wait('msgrcv', waitOptions, (ref) => native.msgrcvAsync(msqid, maxBytes, type, flags, ref));
+}
+
+/** A received message. */
+export class Message {
+  constructor(
+    readonly type: number,
+    readonly data: Buffer,
+  ) {}
+
+  /** The payload as text, UTF-8 unless told. */
+  text(encoding: BufferEncoding = 'utf8'): string {
+    return this.data.toString(encoding);
+  }
+}
+
+export interface MessageQueueCreateOptions {
+  /** Permission bits, 0o600 unless given. */
+  mode?: number;
+  /** Fail with EEXIST if the key is taken (the default); false opens it instead. */
+  exclusive?: boolean;
+  /** The most bytes the queue holds (qbytes), if not the system's default (msgmnb). */
+  maxBytes?: number;
+}
+
+export interface SendOptions {
+  /** The message type, >= 1; 1 unless given. */
+  type?: number;
+  /** Wait while the queue is full (the default); false fails with EAGAIN instead. */
+  block?: boolean;
+}
+
+export interface ReceiveOptions {
+  /** Which message: 0 (the default) the first, > 0 the first of that type, < 0 the lowest type <= -type. */
+  type?: number;
+  /** Wait until there is one (the default); false fails with ENOMSG instead. */
+  block?: boolean;
+}
+
+export interface SendAsyncOptions extends WaitOptions {
+  type?: number;
+}
+
+export interface ReceiveAsyncOptions extends WaitOptions {
+  type?: number;
+}
+
+/** The system's largest message (msgmax); read again when a message turns out longer. */
+let messageMax: number | undefined;
+
+function systemMessageMax(): number {
+  messageMax ??= msgctl(0, IPC_INFO).msgmax;
+  return messageMax;
+}
+
+/**
+ * A System V message queue, after Python's sysv_ipc.MessageQueue. Attributes are read from
+ * the kernel (IPC_STAT) on every access.
+ */
+export class MessageQueue extends IpcObject<MsqidDs> {
+  private constructor(id: number) {
+    super(id);
+  }
+
+  /** Create a queue under `key` (IPC_PRIVATE for a new anonymous one). */
+  static create(key: number, options?: MessageQueueCreateOptions): MessageQueue {
+    validateKey(key);
+    const { mode = 0o600, exclusive = true, maxBytes } = validateOptions<MessageQueueCreateOptions>(options);
+    validateMode(mode, 'options.mode');
+    validateBoolean(exclusive, 'options.exclusive');
+    if (maxBytes !== undefined) validateInteger(maxBytes, 'options.maxBytes', 0, Number.MAX_SAFE_INTEGER);
+    const { id, created } = createOrOpen(exclusive, () => msgget(key, IPC_CREAT | IPC_EXCL | mode), () => msgget(key, 0));
+    const queue = new MessageQueue(id);
+    if (created && maxBytes !== undefined) {
+      try {
+        queue.maxBytes = maxBytes;
+      } catch (error) {
+        queue.remove();
+        throw error;
+      }
+    }
+    return queue;
+  }
+
+  /** Open the existing queue under `key`. */
+  static open(key: number): MessageQueue {
+    validateKey(key);
+    // msgget(IPC_PRIVATE, 0) would make a new queue, not open one.
+    if (key === IPC_PRIVATE) throw invalidArgValue('key', key, 'must not be IPC_PRIVATE, which always makes a new queue');
+    return new MessageQueue(msgget(key, 0));
+  }
+
+  /** The largest message this system takes (msgmax, /proc/sys/kernel/msgmax). */
+  static get maxMessageSize(): number {
+    return msgctl(0, IPC_INFO).msgmax;
+  }
+
+  /** Send `data` (a string is UTF-8). */
+  send(data: string | ArrayBufferView, options?: SendOptions): void {
+    const { type = 1, block = true } = validateOptions<SendOptions>(options);
+    validateInteger(type, 'options.type', 1, TYPE_MAX);
+    validateBoolean(block, 'options.block');
+    const bytes = this.#sendable(data, block);
+    try {
+      msgsnd(this.id, type, bytes, block ? 0 : IPC_NOWAIT);
+    } catch (error) {
+      throw this.#limitError(error, bytes);
+    }
+  }
+
+  /** Receive the next message (of `type`, if given), whatever its size. */
+  receive(options?: ReceiveOptions): Message {
+    const { type = 0, block = true } = validateOptions<ReceiveOptions>(options);
+    validateInteger(type, 'options.type', -TYPE_MAX, TYPE_MAX);
+    validateBoolean(block, 'options.block');
+    const flags = block ? 0 : IPC_NOWAIT;
+    for (let maxBytes = systemMessageMax(); ;) {
+      try {
+        const { type: received, data } = msgrcv(this.id, maxBytes, type, flags);
+        return new Message(received, data);
+      } catch (error) {
+        maxBytes = this.#largerReceive(error, maxBytes);
+      }
+    }
+  }
+
+  /** Send without blocking the event loop; resolves once the kernel has the message. */
+  async sendAsync(data: string | ArrayBufferView, options?: SendAsyncOptions): Promise<void> {
+    const { type = 1, ...waitOptions } = validateOptions<SendAsyncOptions>(options);
+    validateInteger(type, 'options.type', 1, TYPE_MAX);
+    const bytes = this.#sendable(data, true);
+    try {
+      await msgsndAsync(this.id, type, bytes, 0, waitOptions);
+    } catch (error) {
+      throw this.#limitError(error, bytes);
+    }
+  }
+
+  /** Receive without blocking the event loop, whatever the message's size. */
+  async receiveAsync(options?: ReceiveAsyncOptions): Promise<Message> {
+    const { type = 0, ...waitOptions } = validateOptions<ReceiveAsyncOptions>(options);
+    validateInteger(type, 'options.type', -TYPE_MAX, TYPE_MAX);
+    for (let maxBytes = systemMessageMax(); ;) {
+      try {
+        const { type: received, data } = await msgrcvAsync(this.id, maxBytes, type, 0, waitOptions);
+        return new Message(received, data);
+      } catch (error) {
+        maxBytes = this.#largerReceive(error, maxBytes);
+      }
+    }
+  }
+
+  /**
+   * Every message as it arrives (of `type`, if given), until the queue is removed; an abort
+   * ends it with an AbortError.
+   */
+  async *messages(options?: ReceiveAsyncOptions): AsyncGenerator<Message, void, undefined> {
+    for (;;) {
+      try {
+        yield await this.receiveAsync(options);
+      } catch (error) {
+        const code = (error as IpcError).code;
+        if (code === 'EIDRM' || code === 'EINVAL') return;
+        throw error;
+      }
+    }
+  }
+
+  [Symbol.asyncIterator](): AsyncGenerator<Message, void, undefined> {
+    return this.messages();
+  }
+
+  /** Remove the queue now: waiting senders and receivers fail with EIDRM. */
+  remove(): void {
+    msgctl(this.id, IPC_RMID);
+  }
+
+  stat(): MsqidDs {
+    return msgctl(this.id, IPC_STAT);
+  }
+
+  protected set(changes: MsgSetOptions): void {
+    msgctl(this.id, IPC_SET, changes);
+  }
+
+  /** Messages on the queue now. */
+  get currentMessages(): number {
+    return this.stat().qnum;
+  }
+
+  /** Payload bytes on the queue now. */
+  get currentBytes(): number {
+    return this.stat().cbytes;
+  }
+
+  /** The most payload bytes the queue holds (qbytes). */
+  get maxBytes(): number {
+    return this.stat().qbytes;
+  }
+
+  set maxBytes(qbytes: number) {
+    this.set({ qbytes: validateInteger(qbytes, 'maxBytes', 0, Number.MAX_SAFE_INTEGER) });
+  }
+
+  get lastSendPid(): number {
+    return this.stat().lspid;
+  }
+
+  get lastReceivePid(): number {
+    return this.stat().lrpid;
+  }
+
+  get lastSendTime(): Date | null {
+    return timeOf(this.stat().stime);
+  }
+
+  get lastReceiveTime(): Date | null {
+    return timeOf(this.stat().rtime);
+  }
+
+  get changeTime(): Date | null {
+    return timeOf(this.stat().ctime);
+  }
+
+  // A message longer than the queue holds would wait for room for ever.
+  #sendable(data: string | ArrayBufferView, block: boolean): Uint8Array {
+    const bytes = toBytes(data);
+    if (block) {
+      const qbytes = this.maxBytes;
+      if (bytes.length > qbytes) throw outOfRange('data', `at most ${qbytes} bytes (the queue's maxBytes)`, bytes.length);
+    }
+    return bytes;
+  }
+
+  // The kernel says EINVAL for a message over msgmax: say which limit it was.
+  #limitError(error: unknown, bytes: Uint8Array): unknown {
+    if ((error as IpcError).code !== 'EINVAL') return error;
+    const max = MessageQueue.maxMessageSize;
+    if (bytes.length <= max) return error;
+    return outOfRange('data', `at most ${max} bytes (the system's maximum message size, kernel.msgmax)`, bytes.length);
+  }
+
+  // After E2BIG: msgmax may have grown, and no queued message is longer than the queue's bytes.
+  #largerReceive(error: unknown, maxBytes: number): number {
+    if ((error as IpcError).code !== 'E2BIG') throw error;
+    messageMax = undefined;
+    const larger = Math.min(Math.max(systemMessageMax(), this.currentBytes), INT32_MAX);
+    if (larger <= maxBytes) throw error;
+    return larger;
+  }
+}

@@ -1,0 +1,5 @@
+// kernel-ipc/promises: the calls that can block, as promises that never block the event loop
+// nor libuv's threadpool. Each takes the mirror's arguments and then { signal, timeout, ref }.
+export { msgrcvAsync as msgrcv, msgsndAsync as msgsnd } from './msg';
+export type { ReceivedMessage } from './msg';
+export type { WaitOptions } from './waiter';

@@ -1,0 +1,109 @@
+// The JavaScript side of src/waiter.cc: promises for blocking calls, which run on threads the
+// addon owns (never the event loop, never libuv's threadpool).
+import { abortError, invalidArgType, timeoutError } from './errors';
+import { native } from './native';
+import { INT32_MAX, validateBoolean, validateInteger, validateOptions } from './validate';
+
+export interface WaitOptions {
+  /** Cancels the call: it rejects with an AbortError, unless it completed first. */
+  signal?: AbortSignal;
+  /** Milliseconds: the call rejects with a TimeoutError [ETIMEDOUT], unless it completed first. */
+  timeout?: number;
+  /** Whether the pending call keeps the process alive, as a socket read does (default true). */
+  ref?: boolean;
+}
+
+export interface ValidWaitOptions {
+  signal: AbortSignal | undefined;
+  timeout: number | undefined;
+  ref: boolean;
+}
+
+export function validateWaitOptions(options: unknown): ValidWaitOptions {
+  const { signal, timeout, ref = true } = validateOptions<WaitOptions>(options);
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
+  }
+  if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
+  validateBoolean(ref, 'options.ref');
+  return { signal, timeout, ref };
+}
+
+const DONE = 0;
+const CANCELLED = 1;
+
+const pending = new Map<number, (status: number, value: unknown) => void>();
+
+native.waiterInit((id, status, value) => {
+  const complete = pending.get(id);
+  pending.delete(id);
+  complete?.(status, value);
+});
+
+/**
+ * Runs `start(ref)` (after `after` settles, if given), which makes the call: it returns the
+ * result when the call completed at once, or the id of a waiter call. An abort or timeout
+ * rejects only if the call took nothing: one the kernel completed anyway resolves.
+ */
+export function wait<T>(
+  syscall: string,
+  { signal, timeout, ref }: ValidWaitOptions,
+  start: (ref: boolean) => T | number,
+  after?: Promise<unknown>,
+): Promise<T> {
+  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+  return new Promise<T>((resolve, reject) => {
+    let started = false;
+    let id = 0;
+    let stoppedBy: Error | undefined;
+    let timer: NodeJS.Timeout | undefined;
+
+    const finish = () => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const stop = (error: Error) => {
+      if (stoppedBy !== undefined) return;
+      stoppedBy = error;
+      if (id !== 0) {
+        native.waiterCancel(id);
+      } else if (!started) {
+        finish();
+        reject(error);
+      }
+    };
+    const onAbort = () => stop(abortError(signal!.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeout !== undefined) {
+      // The pending call keeps the process alive (or not, with ref: false), not the timer.
+      timer = setTimeout(() => stop(timeoutError(syscall, timeout)), timeout).unref();
+    }
+
+    const begin = () => {
+      if (stoppedBy !== undefined) return;
+      started = true;
+      let result: T | number;
+      try {
+        result = start(ref);
+      } catch (error) {
+        finish();
+        reject(error);
+        return;
+      }
+      if (typeof result !== 'number') {
+        finish();
+        resolve(result);
+        return;
+      }
+      id = result;
+      pending.set(id, (status, value) => {
+        finish();
+        if (status === DONE) resolve(value as T);
+        else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
+        else reject(value);
+      });
+    };
+    if (after === undefined) begin();
+    else after.then(begin, begin);
+  });
+}

@@ -1,0 +1,254 @@
+#include "msg.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/msg.h>
+
+#include <memory>
+
+#include "errors.h"
+#include "waiter.h"
+
+namespace kernel_ipc {
+namespace {
+
+struct FreeDeleter {
+  void operator()(char* bytes) const { free(bytes); }
+};
+
+// C's struct msgbuf: a long mtype, then up to `capacity` payload bytes. On
+// the heap, so a waiter thread can own it; malloc, so running out of memory
+// is ENOMEM rather than an abort.
+class MessageBuffer {
+ public:
+  MessageBuffer(Napi::Env env, size_t capacity, const char* syscall)
+      : capacity_(capacity),
+        bytes_(static_cast<char*>(malloc(sizeof(long) + capacity))) {
+    if (!bytes_) throw ErrnoError(env, ENOMEM, syscall);
+  }
+
+  void* get() const { return bytes_.get(); }
+  size_t capacity() const { return capacity_; }
+  long type() const { return *reinterpret_cast<const long*>(bytes_.get()); }
+  void set_type(long type) { *reinterpret_cast<long*>(bytes_.get()) = type; }
+  char* payload() const { return bytes_.get() + sizeof(long); }
+
+ private:
+  size_t capacity_;
+  std::unique_ptr<char, FreeDeleter> bytes_;
+};
+
+// The message msgsnd(msqid, type, data, flags) sends, copied out of `data`.
+MessageBuffer OutgoingMessage(const Napi::CallbackInfo& info) {
+  auto data = info[2].As<Napi::Uint8Array>();
+  MessageBuffer message(info.Env(), data.ByteLength(), "msgsnd");
+  message.set_type(info[1].As<Napi::Number>().Int64Value());
+  if (message.capacity() > 0) memcpy(message.payload(), data.Data(), message.capacity());
+  return message;
+}
+
+Napi::Value MessageToObject(Napi::Env env, const MessageBuffer& message, size_t size) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("type", static_cast<double>(message.type()));
+  result.Set("data", Napi::Buffer<char>::Copy(env, message.payload(), size));
+  return result;
+}
+
+class SendCall : public BlockingCall {
+ public:
+  SendCall(int msqid, MessageBuffer message, int flags)
+      : msqid_(msqid), message_(std::move(message)), flags_(flags) {}
+
+  const char* Syscall() const override { return "msgsnd"; }
+
+  int Run(bool block) override {
+    int flags = block ? flags_ : flags_ | IPC_NOWAIT;
+    if (::msgsnd(msqid_, message_.get(), message_.capacity(), flags) == 0) return 0;
+    return !block && errno == EAGAIN ? kWouldBlock : errno;
+  }
+
+  Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
+
+ private:
+  int msqid_;
+  MessageBuffer message_;
+  int flags_;
+};
+
+class ReceiveCall : public BlockingCall {
+ public:
+  ReceiveCall(int msqid, MessageBuffer message, long type, int flags)
+      : msqid_(msqid), message_(std::move(message)), type_(type), flags_(flags) {}
+
+  const char* Syscall() const override { return "msgrcv"; }
+
+  int Run(bool block) override {
+    int flags = block ? flags_ : flags_ | IPC_NOWAIT;
+    ssize_t size = ::msgrcv(msqid_, message_.get(), message_.capacity(), type_, flags);
+    if (size == -1) return !block && errno == ENOMSG ? kWouldBlock : errno;
+    size_ = static_cast<size_t>(size);
+    return 0;
+  }
+
+  Napi::Value Result(Napi::Env env) override { return MessageToObject(env, message_, size_); }
+
+  // Nobody is left to take the message: put it back (at the end of the
+  // queue) for another receiver rather than drop it. MSG_COPY took nothing.
+  void Abandon() override {
+    if (!(flags_ & MSG_COPY)) ::msgsnd(msqid_, message_.get(), size_, IPC_NOWAIT);
+  }
+
+ private:
+  int msqid_;
+  MessageBuffer message_;
+  long type_;
+  int flags_;
+  size_t size_ = 0;
+};
+
+Napi::Object MsqidDsToObject(Napi::Env env, const struct msqid_ds& ds) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("key", ds.msg_perm.__key);
+  result.Set("uid", ds.msg_perm.uid);
+  result.Set("gid", ds.msg_perm.gid);
+  result.Set("cuid", ds.msg_perm.cuid);
+  result.Set("cgid", ds.msg_perm.cgid);
+  result.Set("mode", ds.msg_perm.mode);
+  result.Set("qnum", static_cast<double>(ds.msg_qnum));
+  result.Set("qbytes", static_cast<double>(ds.msg_qbytes));
+  result.Set("cbytes", static_cast<double>(ds.__msg_cbytes));
+  result.Set("lspid", ds.msg_lspid);
+  result.Set("lrpid", ds.msg_lrpid);
+  result.Set("stime", static_cast<double>(ds.msg_stime));
+  result.Set("rtime", static_cast<double>(ds.msg_rtime));
+  result.Set("ctime", static_cast<double>(ds.msg_ctime));
+  return result;
+}
+
+}  // namespace
+
+Napi::Value Msgget(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  key_t key = info[0].As<Napi::Number>().Int32Value();
+  int flags = info[1].As<Napi::Number>().Int32Value();
+  int msqid = ::msgget(key, flags);
+  if (msqid == -1) throw ErrnoError(env, errno, "msgget");
+  return Napi::Number::New(env, msqid);
+}
+
+// The blocking mirrors retry when a signal Node handles interrupts them, as C
+// callers do: JavaScript cannot run its handler until the call returns anyway.
+Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int msqid = info[0].As<Napi::Number>().Int32Value();
+  int flags = info[3].As<Napi::Number>().Int32Value();
+  MessageBuffer message = OutgoingMessage(info);
+  int result;
+  do {
+    result = ::msgsnd(msqid, message.get(), message.capacity(), flags);
+  } while (result == -1 && errno == EINTR);
+  if (result == -1) throw ErrnoError(env, errno, "msgsnd");
+  return env.Undefined();
+}
+
+Napi::Value Msgrcv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int msqid = info[0].As<Napi::Number>().Int32Value();
+  MessageBuffer message(env, static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()), "msgrcv");
+  long type = info[2].As<Napi::Number>().Int64Value();
+  int flags = info[3].As<Napi::Number>().Int32Value();
+  ssize_t size;
+  do {
+    size = ::msgrcv(msqid, message.get(), message.capacity(), type, flags);
+  } while (size == -1 && errno == EINTR);
+  if (size == -1) throw ErrnoError(env, errno, "msgrcv");
+  return MessageToObject(env, message, static_cast<size_t>(size));
+}
+
+Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int msqid = info[0].As<Napi::Number>().Int32Value();
+  int flags = info[3].As<Napi::Number>().Int32Value();
+  bool ref = info[4].As<Napi::Boolean>().Value();
+  MessageBuffer message = OutgoingMessage(info);
+  // Most sends find room on the queue: they complete here, with no thread.
+  if (::msgsnd(msqid, message.get(), message.capacity(), flags | IPC_NOWAIT) == 0) {
+    return env.Undefined();
+  }
+  int errnum = errno;
+  if (errnum != EAGAIN || (flags & IPC_NOWAIT)) throw ErrnoError(env, errnum, "msgsnd");
+  auto call = std::make_unique<SendCall>(msqid, std::move(message), flags);
+  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+}
+
+Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int msqid = info[0].As<Napi::Number>().Int32Value();
+  MessageBuffer message(env, static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()), "msgrcv");
+  long type = info[2].As<Napi::Number>().Int64Value();
+  int flags = info[3].As<Napi::Number>().Int32Value();
+  bool ref = info[4].As<Napi::Boolean>().Value();
+  // A message already waiting is taken here, with no thread.
+  ssize_t size = ::msgrcv(msqid, message.get(), message.capacity(), type, flags | IPC_NOWAIT);
+  if (size >= 0) return MessageToObject(env, message, static_cast<size_t>(size));
+  int errnum = errno;
+  if (errnum != ENOMSG || (flags & IPC_NOWAIT)) throw ErrnoError(env, errnum, "msgrcv");
+  auto call = std::make_unique<ReceiveCall>(msqid, std::move(message), type, flags);
+  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+}
+
+Napi::Value Msgctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int msqid = info[0].As<Napi::Number>().Int32Value();
+  int cmd = info[1].As<Napi::Number>().Int32Value();
+
+  switch (cmd) {
+    case IPC_STAT:
+    case MSG_STAT: {
+      struct msqid_ds ds;
+      int result = ::msgctl(msqid, cmd, &ds);
+      if (result == -1) throw ErrnoError(env, errno, "msgctl");
+      Napi::Object stat = MsqidDsToObject(env, ds);
+      if (cmd == MSG_STAT) stat.Set("id", result);
+      return stat;
+    }
+    case IPC_SET: {
+      int64_t uid = info[2].As<Napi::Number>().Int64Value();
+      int64_t gid = info[3].As<Napi::Number>().Int64Value();
+      int64_t mode = info[4].As<Napi::Number>().Int64Value();
+      int64_t qbytes = info[5].As<Napi::Number>().Int64Value();
+      // IPC_SET writes all four together: keep what was not given.
+      struct msqid_ds ds;
+      if (::msgctl(msqid, IPC_STAT, &ds) == -1) throw ErrnoError(env, errno, "msgctl");
+      if (uid >= 0) ds.msg_perm.uid = static_cast<uid_t>(uid);
+      if (gid >= 0) ds.msg_perm.gid = static_cast<gid_t>(gid);
+      if (mode >= 0) ds.msg_perm.mode = static_cast<unsigned short>(mode);
+      if (qbytes >= 0) ds.msg_qbytes = static_cast<msglen_t>(qbytes);
+      if (::msgctl(msqid, IPC_SET, &ds) == -1) throw ErrnoError(env, errno, "msgctl");
+      return env.Undefined();
+    }
+    case IPC_INFO:
+    case MSG_INFO: {
+      struct msginfo limits;
+      int highest = ::msgctl(0, cmd, reinterpret_cast<struct msqid_ds*>(&limits));
+      if (highest == -1) throw ErrnoError(env, errno, "msgctl");
+      Napi::Object result = Napi::Object::New(env);
+      result.Set("msgpool", limits.msgpool);
+      result.Set("msgmap", limits.msgmap);
+      result.Set("msgmax", limits.msgmax);
+      result.Set("msgmnb", limits.msgmnb);
+      result.Set("msgmni", limits.msgmni);
+      result.Set("msgssz", limits.msgssz);
+      result.Set("msgtql", limits.msgtql);
+      result.Set("msgseg", limits.msgseg);
+      result.Set("highestIndex", highest);
+      return result;
+    }
+    default:  // IPC_RMID and anything the kernel rejects
+      if (::msgctl(msqid, cmd, nullptr) == -1) throw ErrnoError(env, errno, "msgctl");
+      return env.Undefined();
+  }
+}
+
+}  // namespace kernel_ipc
