@@ -246,6 +246,8 @@ void WaiterPool::Shutdown(void* arg) {
   pool->completions_.Release();
 }
 
+// Runs on the JS thread and must not throw: an exception here would reach
+// Node's C code. JavaScript cannot run while a worker is being terminated.
 void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* pool,
                          Pending* raw) {
   std::unique_ptr<Pending> pending(raw);
@@ -253,24 +255,23 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
     if (pending->status == kDone) pending->call->Abandon();
     return;
   }
-  if (pending->ref && --pool->refs_ == 0) pool->completions_.Unref(env);
-  Napi::Number id = Napi::Number::New(env, pending->id);
   try {
+    if (pending->ref && --pool->refs_ == 0) pool->completions_.Unref(env);
     Napi::Value value = env.Undefined();
     if (pending->status == kDone) {
       value = pending->call->Result(env);
     } else if (pending->status == kFailed) {
       value = ErrnoError(env, pending->errnum, pending->call->Syscall()).Value();
     }
-    onComplete.Call({id, Napi::Number::New(env, pending->status), value});
+    onComplete.Call({Napi::Number::New(env, pending->id), Napi::Number::New(env, pending->status), value});
   } catch (const Napi::Error& error) {
-    // Building the result failed (out of memory): the call fails with that,
-    // and a received message goes back on its queue.
+    // The result could not be built (out of memory) or handed over (the
+    // environment is ending): a received message goes back on its queue, and
+    // the call fails with the error if anyone is left to hear it.
     if (pending->status == kDone) pending->call->Abandon();
     try {
-      onComplete.Call({id, Napi::Number::New(env, kFailed), error.Value()});
-    } catch (const Napi::Error& uncaught) {
-      uncaught.ThrowAsJavaScriptException();
+      onComplete.Call({Napi::Number::New(env, pending->id), Napi::Number::New(env, kFailed), error.Value()});
+    } catch (const Napi::Error&) {
     }
   }
 }

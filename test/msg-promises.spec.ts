@@ -193,12 +193,14 @@ describe('processes and workers with message-queue calls pending', function () {
   it('work in worker_threads, and a worker terminated with calls pending ends cleanly', async () => {
     const id = msg.queue();
     const worker = new Worker(fixture('msg-worker.js'), { workerData: { msqid: id } });
+    // Listening from the start: an event emitted before anyone listens is gone.
     const exited = once(worker, 'exit');
+    const waiting = once(worker, 'message');
     msgsndSync(id, 1, 'one');
     assert.equal(msgrcvSync(id, 64, 2).data.toString(), 'sync one');
     await msgsnd(id, 3, 'two');
     assert.equal((await msgrcv(id, 64, 4)).data.toString(), 'async two');
-    await once(worker, 'message');
+    await waiting;
     await worker.terminate();
     await exited;
     // The worker's waiter threads are gone, and nothing it left pending took a message.
