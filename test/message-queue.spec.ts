@@ -1,7 +1,8 @@
 // The MessageQueue class: create and open, send and receive (sync, async, iteration), limits
 // and attributes.
 import assert from 'node:assert/strict';
-import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_STAT, Message, MessageQueue, msgctl, msgget, msgsnd } from '../lib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_STAT, Message, MessageQueue, msgctl, msgget, msgsnd } from '../lib';
 import { assertErrno, assertIpcError, randomKey, useMsgCleanup, usePeers } from './helpers';
 
 describe('MessageQueue', function () {
@@ -86,13 +87,16 @@ describe('MessageQueue', function () {
     const queue = track(MessageQueue.create(key));
     const other = peer();
     const otherId = await other.request<number>('msgget', key, 0);
-    const sending = (async () => {
-      for (const text of ['a', 'b', 'c']) await other.request('msgsnd', otherId, 1, text);
-      await other.request('msgctl', otherId, 0);
-    })();
+    for (const text of ['a', 'b', 'c']) await other.request('msgsnd', otherId, 1, text);
     const texts: string[] = [];
-    for await (const message of queue) texts.push(message.text());
-    await sending;
+    let removing: Promise<unknown> | undefined;
+    for await (const message of queue) {
+      texts.push(message.text());
+      // Removed while the next receive waits: the iteration ends (removing sooner would
+      // take queued messages with it).
+      if (texts.length === 3) removing = sleep(20).then(() => other.request('msgctl', otherId, IPC_RMID));
+    }
+    await removing;
     assert.deepEqual(texts, ['a', 'b', 'c']);
     const controller = new AbortController();
     const fresh = track(MessageQueue.create(IPC_PRIVATE));
