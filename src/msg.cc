@@ -55,6 +55,23 @@ Napi::Value MessageToObject(Napi::Env env, const MessageBuffer& message, size_t 
   return result;
 }
 
+// Puts a received message back (at the end of its queue) when it cannot be
+// handed to JavaScript, rather than drop it. MSG_COPY took nothing.
+void GiveBack(int msqid, const MessageBuffer& message, size_t size, int flags) {
+  if (!(flags & MSG_COPY)) ::msgsnd(msqid, message.get(), size, IPC_NOWAIT);
+}
+
+// The received message as JavaScript sees it; if that fails (out of memory,
+// or a worker being terminated), the message goes back on its queue.
+Napi::Value Deliverable(Napi::Env env, int msqid, const MessageBuffer& message, size_t size, int flags) {
+  try {
+    return MessageToObject(env, message, size);
+  } catch (const Napi::Error&) {
+    GiveBack(msqid, message, size, flags);
+    throw;
+  }
+}
+
 class SendCall : public BlockingCall {
  public:
   SendCall(int msqid, MessageBuffer message, int flags)
@@ -93,11 +110,7 @@ class ReceiveCall : public BlockingCall {
 
   Napi::Value Result(Napi::Env env) override { return MessageToObject(env, message_, size_); }
 
-  // Nobody is left to take the message: put it back (at the end of the
-  // queue) for another receiver rather than drop it. MSG_COPY took nothing.
-  void Abandon() override {
-    if (!(flags_ & MSG_COPY)) ::msgsnd(msqid_, message_.get(), size_, IPC_NOWAIT);
-  }
+  void Abandon() override { GiveBack(msqid_, message_, size_, flags_); }
 
  private:
   int msqid_;
@@ -163,7 +176,7 @@ Napi::Value Msgrcv(const Napi::CallbackInfo& info) {
     size = ::msgrcv(msqid, message.get(), message.capacity(), type, flags);
   } while (size == -1 && errno == EINTR);
   if (size == -1) throw ErrnoError(env, errno, "msgrcv");
-  return MessageToObject(env, message, static_cast<size_t>(size));
+  return Deliverable(env, msqid, message, static_cast<size_t>(size), flags);
 }
 
 Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
@@ -189,11 +202,13 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   long type = info[2].As<Napi::Number>().Int64Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
   bool ref = info[4].As<Napi::Boolean>().Value();
-  // A message already waiting is taken here, with no thread.
-  ssize_t size = ::msgrcv(msqid, message.get(), message.capacity(), type, flags | IPC_NOWAIT);
-  if (size >= 0) return MessageToObject(env, message, static_cast<size_t>(size));
+  // A message already waiting is taken here, with no thread. MSG_COPY without
+  // IPC_NOWAIT is left as given, so that the kernel refuses it as it would later.
+  int firstFlags = (flags & MSG_COPY) ? flags : flags | IPC_NOWAIT;
+  ssize_t size = ::msgrcv(msqid, message.get(), message.capacity(), type, firstFlags);
+  if (size >= 0) return Deliverable(env, msqid, message, static_cast<size_t>(size), flags);
   int errnum = errno;
-  if (errnum != ENOMSG || (flags & IPC_NOWAIT)) throw ErrnoError(env, errnum, "msgrcv");
+  if (errnum != ENOMSG || (firstFlags == flags)) throw ErrnoError(env, errnum, "msgrcv");
   auto call = std::make_unique<ReceiveCall>(msqid, std::move(message), type, flags);
   return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
 }

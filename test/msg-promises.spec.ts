@@ -190,6 +190,11 @@ describe('processes and workers with message-queue calls pending', function () {
     assert.equal(msgctl(id, IPC_STAT).qnum, 1);
   });
 
+  it('survive workers terminated in the middle of calls that throw', async () => {
+    const { stdout } = await run(process.execPath, [fixture('msg-terminate.js'), '100']);
+    assert.equal(stdout, 'terminated 100\n');
+  });
+
   it('work in worker_threads, and a worker terminated with calls pending ends cleanly', async () => {
     const id = msg.queue();
     const worker = new Worker(fixture('msg-worker.js'), { workerData: { msqid: id } });
