@@ -164,6 +164,17 @@ export function useMsgCleanup() {
   };
 }
 
+/**
+ * Asserts that a time the kernel recorded (IPC_STAT's whole seconds, as a Date or a number)
+ * is now: the kernel truncates to the second and reads its own clock, so allow 2 s either way.
+ */
+export function assertRecent(time: Date | number | null): void {
+  assert.ok(time !== null && time !== 0, 'expected a time, got none');
+  const seconds = time instanceof Date ? time.getTime() / 1000 : time;
+  const now = Date.now() / 1000;
+  assert.ok(Math.abs(seconds - now) <= 2, `${seconds} is not within 2 s of ${now}`);
+}
+
 /** Asserts that an IpcError has this errno code and syscall. */
 export function assertIpcError(error: unknown, code: string, syscall: string): true {
   const failure = error as Error & { code?: string; errno?: number; syscall?: string };

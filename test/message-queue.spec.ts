@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_STAT, Message, MessageQueue, msgctl, msgget, msgsnd } from '../lib';
-import { assertErrno, assertIpcError, randomKey, useMsgCleanup, usePeers } from './helpers';
+import { assertErrno, assertIpcError, assertRecent, randomKey, useMsgCleanup, usePeers } from './helpers';
 
 describe('MessageQueue', function () {
   this.timeout(20000);
@@ -107,7 +107,6 @@ describe('MessageQueue', function () {
   });
 
   it('reads its attributes from IPC_STAT and sets mode, owner and maxBytes', () => {
-    const before = Math.floor(Date.now() / 1000);
     const queue = track(MessageQueue.create(IPC_PRIVATE, { mode: 0o660 }));
     assert.equal(queue.lastSendTime, null);
     queue.send('abc');
@@ -115,9 +114,9 @@ describe('MessageQueue', function () {
     assert.deepEqual([queue.currentMessages, queue.currentBytes, queue.lastSendPid, queue.lastReceivePid], [2, 5, process.pid, 0]);
     queue.receive();
     assert.equal(queue.lastReceivePid, process.pid);
-    assert.ok(queue.lastSendTime!.getTime() >= before * 1000);
-    assert.ok(queue.lastReceiveTime!.getTime() >= before * 1000);
-    assert.ok(queue.changeTime!.getTime() >= before * 1000);
+    assertRecent(queue.lastSendTime);
+    assertRecent(queue.lastReceiveTime);
+    assertRecent(queue.changeTime);
     assert.deepEqual([queue.uid, queue.gid, queue.cuid, queue.cgid], [process.getuid!(), process.getgid!(), process.getuid!(), process.getgid!()]);
     queue.mode = 0o600;
     queue.maxBytes = 1234;
