@@ -1,5 +1,5 @@
 // What every System V object shares: keys from ftok, and the IPC_* flags and commands.
-import { native } from './native';
+import { type IpcPermissions, native } from './native';
 import { ID_MAX, validateInteger, validateMode, validateObject, validatePath } from './validate';
 
 export const IPC_PRIVATE = 0;
@@ -23,15 +23,7 @@ export function ftok(path: string, projId: number): number {
   return native.ftok(validatePath(path), validateInteger(projId, 'projId', 1, 255));
 }
 
-/** The owner and permissions every *ctl(IPC_STAT) reports. */
-export interface IpcPermissions {
-  key: number;
-  uid: number;
-  gid: number;
-  cuid: number;
-  cgid: number;
-  mode: number;
-}
+export type { IpcPermissions };
 
 /** *ctl(id, IPC_SET, buf): what to change; the rest stays. */
 export interface IpcSetOptions {

@@ -2,13 +2,17 @@
 import { join } from 'node:path';
 import { IpcError } from './errors';
 
-export interface ShmidDs {
+/** The owner and permissions every *ctl(IPC_STAT) reports. */
+export interface IpcPermissions {
   key: number;
   uid: number;
   gid: number;
   cuid: number;
   cgid: number;
   mode: number;
+}
+
+export interface ShmidDs extends IpcPermissions {
   segsz: number;
   atime: number;
   dtime: number;
@@ -18,13 +22,7 @@ export interface ShmidDs {
   nattch: number;
 }
 
-export interface MsqidDs {
-  key: number;
-  uid: number;
-  gid: number;
-  cuid: number;
-  cgid: number;
-  mode: number;
+export interface MsqidDs extends IpcPermissions {
   qnum: number;
   qbytes: number;
   cbytes: number;

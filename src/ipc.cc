@@ -20,4 +20,24 @@ Napi::Value Ftok(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, key);
 }
 
+Napi::Object PermissionsToObject(Napi::Env env, const struct ipc_perm& perm) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("key", perm.__key);
+  result.Set("uid", perm.uid);
+  result.Set("gid", perm.gid);
+  result.Set("cuid", perm.cuid);
+  result.Set("cgid", perm.cgid);
+  result.Set("mode", perm.mode);
+  return result;
+}
+
+void ChangePermissions(const Napi::CallbackInfo& info, size_t first, struct ipc_perm& perm) {
+  int64_t uid = info[first].As<Napi::Number>().Int64Value();
+  int64_t gid = info[first + 1].As<Napi::Number>().Int64Value();
+  int64_t mode = info[first + 2].As<Napi::Number>().Int64Value();
+  if (uid >= 0) perm.uid = static_cast<uid_t>(uid);
+  if (gid >= 0) perm.gid = static_cast<gid_t>(gid);
+  if (mode >= 0) perm.mode = static_cast<unsigned short>(mode);
+}
+
 }  // namespace kernel_ipc

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "errors.h"
+#include "ipc.h"
 #include "waiter.h"
 
 namespace kernel_ipc {
@@ -121,13 +122,7 @@ class ReceiveCall : public BlockingCall {
 };
 
 Napi::Object MsqidDsToObject(Napi::Env env, const struct msqid_ds& ds) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("key", ds.msg_perm.__key);
-  result.Set("uid", ds.msg_perm.uid);
-  result.Set("gid", ds.msg_perm.gid);
-  result.Set("cuid", ds.msg_perm.cuid);
-  result.Set("cgid", ds.msg_perm.cgid);
-  result.Set("mode", ds.msg_perm.mode);
+  Napi::Object result = PermissionsToObject(env, ds.msg_perm);
   result.Set("qnum", static_cast<double>(ds.msg_qnum));
   result.Set("qbytes", static_cast<double>(ds.msg_qbytes));
   result.Set("cbytes", static_cast<double>(ds.__msg_cbytes));
@@ -229,16 +224,11 @@ Napi::Value Msgctl(const Napi::CallbackInfo& info) {
       return stat;
     }
     case IPC_SET: {
-      int64_t uid = info[2].As<Napi::Number>().Int64Value();
-      int64_t gid = info[3].As<Napi::Number>().Int64Value();
-      int64_t mode = info[4].As<Napi::Number>().Int64Value();
       int64_t qbytes = info[5].As<Napi::Number>().Int64Value();
       // IPC_SET writes all four together: keep what was not given.
       struct msqid_ds ds;
       if (::msgctl(msqid, IPC_STAT, &ds) == -1) throw ErrnoError(env, errno, "msgctl");
-      if (uid >= 0) ds.msg_perm.uid = static_cast<uid_t>(uid);
-      if (gid >= 0) ds.msg_perm.gid = static_cast<gid_t>(gid);
-      if (mode >= 0) ds.msg_perm.mode = static_cast<unsigned short>(mode);
+      ChangePermissions(info, 2, ds.msg_perm);
       if (qbytes >= 0) ds.msg_qbytes = static_cast<msglen_t>(qbytes);
       if (::msgctl(msqid, IPC_SET, &ds) == -1) throw ErrnoError(env, errno, "msgctl");
       return env.Undefined();

@@ -9,6 +9,7 @@
 #include <unordered_map>
 
 #include "errors.h"
+#include "ipc.h"
 
 namespace kernel_ipc {
 namespace {
@@ -116,13 +117,7 @@ Napi::Value MakeBuffer(Napi::Env env, void* address, size_t size) {
 }
 
 Napi::Object ShmidDsToObject(Napi::Env env, const struct shmid_ds& ds) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("key", ds.shm_perm.__key);
-  result.Set("uid", ds.shm_perm.uid);
-  result.Set("gid", ds.shm_perm.gid);
-  result.Set("cuid", ds.shm_perm.cuid);
-  result.Set("cgid", ds.shm_perm.cgid);
-  result.Set("mode", ds.shm_perm.mode);
+  Napi::Object result = PermissionsToObject(env, ds.shm_perm);
   result.Set("segsz", static_cast<double>(ds.shm_segsz));
   result.Set("atime", static_cast<double>(ds.shm_atime));
   result.Set("dtime", static_cast<double>(ds.shm_dtime));
@@ -273,17 +268,12 @@ Napi::Value Shmctl(const Napi::CallbackInfo& info) {
       return stat;
     }
     case IPC_SET: {
-      int64_t uid = info[2].As<Napi::Number>().Int64Value();
-      int64_t gid = info[3].As<Napi::Number>().Int64Value();
-      int64_t mode = info[4].As<Napi::Number>().Int64Value();
       // IPC_SET writes uid, gid and mode together: keep what was not given.
       struct shmid_ds ds;
       if (::shmctl(shmid, IPC_STAT, &ds) == -1) {
         throw ErrnoError(env, errno, "shmctl");
       }
-      if (uid >= 0) ds.shm_perm.uid = static_cast<uid_t>(uid);
-      if (gid >= 0) ds.shm_perm.gid = static_cast<gid_t>(gid);
-      if (mode >= 0) ds.shm_perm.mode = static_cast<unsigned short>(mode);
+      ChangePermissions(info, 2, ds.shm_perm);
       if (::shmctl(shmid, IPC_SET, &ds) == -1) {
         throw ErrnoError(env, errno, "shmctl");
       }

@@ -7,6 +7,19 @@ import { setImmediate as nextImmediate } from 'node:timers/promises';
 export { compileC } from '../tools/compile-c';
 import { IPC_PRIVATE, IPC_RMID, msgctl, msgget, type ReadOnlyBuffer, shmat, shmctl, shmdt, shmget } from '../lib';
 
+/**
+ * mulberry32: a small seeded generator, so that a fuzz failure can be replayed with
+ * FUZZ_SEED=<seed>. Returns numbers in [0, 1).
+ */
+export function seededRandom(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** A key unlikely to be in use; tests create with IPC_EXCL, so a clash fails loudly. */
 export function randomKey(): number {
   return randomInt(0x10000000, 0x7fffffff);
@@ -17,6 +30,18 @@ function ignoreGone(error: unknown): void {
   if (code !== 'EINVAL' && code !== 'EIDRM') throw error;
 }
 
+/** Runs `release` on each item after the test (passed or failed); gone already is fine. */
+function releaseAll<T>(items: Set<T>, release: (item: T) => void): void {
+  for (const item of items) {
+    try {
+      release(item);
+    } catch (error) {
+      ignoreGone(error);
+    }
+  }
+  items.clear();
+}
+
 /**
  * Tracks the segments and attachments a test makes and, after each test (passed or
  * failed), detaches and removes them.
@@ -25,22 +50,8 @@ export function useShmCleanup() {
   const ids = new Set<number>();
   const views = new Set<ArrayBufferView | ReadOnlyBuffer>();
   afterEach(() => {
-    for (const view of views) {
-      try {
-        shmdt(view);
-      } catch (error) {
-        ignoreGone(error);
-      }
-    }
-    for (const id of ids) {
-      try {
-        shmctl(id, IPC_RMID);
-      } catch (error) {
-        ignoreGone(error);
-      }
-    }
-    views.clear();
-    ids.clear();
+    releaseAll(views, (view) => shmdt(view));
+    releaseAll(ids, (id) => shmctl(id, IPC_RMID));
   });
   return {
     track(id: number): number {
@@ -139,16 +150,7 @@ export function usePeers(): () => Peer {
 /** Tracks the queues a test makes and removes them after it, passed or failed. */
 export function useMsgCleanup() {
   const ids = new Set<number>();
-  afterEach(() => {
-    for (const id of ids) {
-      try {
-        msgctl(id, IPC_RMID);
-      } catch (error) {
-        ignoreGone(error);
-      }
-    }
-    ids.clear();
-  });
+  afterEach(() => releaseAll(ids, (id) => msgctl(id, IPC_RMID)));
   return {
     track(id: number): number {
       ids.add(id);

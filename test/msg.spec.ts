@@ -7,7 +7,7 @@ import {
   MessageQueue, MSG_NOERROR, MSG_STAT, msgctl, msgget, msgrcv, msgsnd,
 } from '../lib';
 import * as promises from '../lib/promises';
-import { assertErrno, assertIpcError, assertRecent, compileC, randomKey, useMsgCleanup, usePeers } from './helpers';
+import { assertErrno, assertIpcError, assertRecent, compileC, randomKey, seededRandom, useMsgCleanup, usePeers } from './helpers';
 
 const run = promisify(execFile);
 
@@ -317,14 +317,7 @@ describe('fuzz: garbage into every message-queue export', function () {
 
   it('only ever throws or rejects with Errors, never crashes or blocks, and leaks nothing', async () => {
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-    let state = seed;
-    // mulberry32, seeded so that a failure can be replayed with FUZZ_SEED.
-    const next = () => {
-      state = (state + 0x6d2b79f5) | 0;
-      let t = Math.imul(state ^ (state >>> 15), 1 | state);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
+    const next = seededRandom(seed);
     const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
     const own = msg.queue();
     const removed = msgget(IPC_PRIVATE, 0o600);

@@ -14,7 +14,7 @@ import {
   IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
 } from '../lib';
-import { assertErrno, collectGarbage, randomKey, useShmCleanup } from './helpers';
+import { assertErrno, collectGarbage, randomKey, seededRandom, useShmCleanup } from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
 
@@ -337,19 +337,9 @@ describe('fuzz: garbage into every export', function () {
   this.timeout(60000);
   const ipc = useShmCleanup();
 
-  // mulberry32: a small seeded generator, so a failure can be replayed from its seed.
-  function random(seed: number): () => number {
-    return () => {
-      seed = (seed + 0x6d2b79f5) | 0;
-      let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-      t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-    };
-  }
-
   it('only ever throws Errors, never crashes, and leaks nothing', () => {
     const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-    const next = random(seed);
+    const next = seededRandom(seed);
     const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
     // A small key, because every number in the pool also lands in size arguments.
     let key = 0;
