@@ -6,7 +6,7 @@ import {
 } from './ipc';
 import { type MsqidDs, native, type ReceivedMessage } from './native';
 import {
-  INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey, validateMode,
+  INT32_MAX, toBytes, validateBoolean, validateFlagsIn, validateId, validateInteger, validateKey, validateMode,
   validateOptions,
 } from './validate';
 import { type ValidWaitOptions, validateWaitOptions, wait, type WaitOptions } from './waiter';
@@ -58,16 +58,10 @@ export interface MsgSetOptions extends IpcSetOptions {
   qbytes?: number;
 }
 
-function validateFlagsOf(flags: unknown, allowed: number, syscall: string): number {
-  validateFlags(flags);
-  if ((flags as number) & ~allowed) throw invalidArgValue('flags', flags, `must hold only ${syscall} flags`);
-  return flags as number;
-}
-
 /** Create or open a queue; returns its msqid. */
 export function msgget(key: number, flags: number): number {
   validateKey(key);
-  validateFlagsOf(flags, msggetFlags, 'permission bits and msgget');
+  validateFlagsIn(flags, msggetFlags, 'permission bits and msgget flags');
   return native.msgget(key | 0, flags);
 }
 
@@ -79,7 +73,7 @@ export function msgsnd(msqid: number, type: number, data: string | ArrayBufferVi
   validateId(msqid, 'msqid');
   validateInteger(type, 'type', 1, TYPE_MAX);
   const bytes = toBytes(data);
-  validateFlagsOf(flags, IPC_NOWAIT, 'msgsnd');
+  validateFlagsIn(flags, IPC_NOWAIT, 'msgsnd flags');
   native.msgsnd(msqid, type, bytes, flags);
 }
 
@@ -98,7 +92,7 @@ function validateReceive(msqid: unknown, maxBytes: unknown, type: unknown, flags
   validateId(msqid, 'msqid');
   validateInteger(maxBytes, 'maxBytes', 0, INT32_MAX);
   validateInteger(type, 'type', -TYPE_MAX, TYPE_MAX);
-  validateFlagsOf(flags, msgrcvFlags, 'msgrcv');
+  validateFlagsIn(flags, msgrcvFlags, 'msgrcv flags');
 }
 
 const msgctlCommands = new Set<number>([IPC_STAT, MSG_STAT, IPC_SET, IPC_RMID, IPC_INFO, MSG_INFO]);
@@ -143,7 +137,7 @@ export function msgsndAsync(
     validateId(msqid, 'msqid');
     validateInteger(type, 'type', 1, TYPE_MAX);
     bytes = toBytes(data);
-    validateFlagsOf(flags, IPC_NOWAIT, 'msgsnd');
+    validateFlagsIn(flags, IPC_NOWAIT, 'msgsnd flags');
     waitOptions = validateWaitOptions(options);
   } catch (error) {
     return Promise.reject(error);

@@ -10,7 +10,7 @@ import {
 import { native, type ReadOnlyMapping, type ShmidDs } from './native';
 import { type ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
 import {
-  INT32_MAX, toBytes, validateBoolean, validateFlags, validateId, validateInteger, validateKey, validateMode,
+  INT32_MAX, toBytes, validateBoolean, validateFlagsIn, validateId, validateInteger, validateKey, validateMode,
   validateOptions,
 } from './validate';
 
@@ -91,8 +91,7 @@ export type ShmSetOptions = IpcSetOptions;
 export function shmget(key: number, size: number, flags: number): number {
   validateKey(key);
   validateInteger(size, 'size', 0, Number.MAX_SAFE_INTEGER);
-  validateFlags(flags);
-  if (flags & ~shmgetFlags) throw invalidArgValue('flags', flags, 'must hold only permission bits and shmget flags');
+  validateFlagsIn(flags, shmgetFlags, 'permission bits and shmget flags');
   // Huge pages without a reservation are taken at first touch, and when none is left the
   // toucher gets SIGBUS: that is a crash waiting in memory, so it is refused here.
   if ((flags & SHM_HUGETLB) && (flags & SHM_NORESERVE)) {
@@ -110,8 +109,7 @@ export function shmat(shmid: number, flags: typeof SHM_RDONLY): ReadOnlyBuffer;
 export function shmat(shmid: number, flags?: number): Buffer | ReadOnlyBuffer;
 export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
   validateId(shmid, 'shmid');
-  validateFlags(flags);
-  if (flags & ~shmatFlags) throw invalidArgValue('flags', flags, 'must hold only shmat flags');
+  validateFlagsIn(flags, shmatFlags, 'shmat flags');
   const attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
   if (!Buffer.isBuffer(attachment)) return readOnlyBuffer(attachment as ReadOnlyMapping);
   // postMessage then copies it instead of moving the mapping to another thread.

@@ -27,6 +27,13 @@ export function validateFlags(value: unknown, name = 'flags'): number {
   return validateInteger(value, name, 0, INT32_MAX);
 }
 
+/** A flags word that may hold only the `allowed` bits, which `what` describes. */
+export function validateFlagsIn(value: unknown, allowed: number, what: string, name = 'flags'): number {
+  validateFlags(value, name);
+  if ((value as number) & ~allowed) throw invalidArgValue(name, value, `must hold only ${what}`);
+  return value as number;
+}
+
 export function validateMode(value: unknown, name = 'mode'): number {
   return validateInteger(value, name, 0, 0o777);
 }
