@@ -86,9 +86,9 @@ export function abortError(cause: unknown): Error {
   return error;
 }
 
-/** The rejection of a call whose `timeout` passed: nothing was done. */
-export function timeoutError(syscall: string, timeout: number): Error {
-  const error = Object.assign(new Error(`${syscall} timed out after ${timeout} ms`), { code: 'ETIMEDOUT', syscall });
+/** The failure of a call whose `timeout` passed: nothing was done. */
+export function timeoutError(syscall: string, timeout: number, message = `${syscall} timed out after ${timeout} ms`): Error {
+  const error = Object.assign(new Error(message), { code: 'ETIMEDOUT', syscall });
   error.name = 'TimeoutError';
   return error;
 }

@@ -1,6 +1,7 @@
 // The public exports of kernel-ipc.
 import { ipcConstants } from './ipc';
 import { msgConstants } from './msg';
+import { semConstants } from './sem';
 import { shmConstants } from './shm';
 
 export { IpcError } from './errors';
@@ -15,6 +16,14 @@ export type {
   MessageQueueCreateOptions, MsgInfo, MsgSetOptions, MsqidDs, MsqidDsWithId, ReceiveAsyncOptions, ReceivedMessage,
   ReceiveOptions, SendAsyncOptions, SendOptions, WaitOptions,
 } from './msg';
+export {
+  GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, Mutex, SemaphoreSet, semctl, semget, semop, SEMVMX, SEM_INFO, SEM_STAT, SEM_UNDO,
+  SETALL, SETVAL,
+} from './sem';
+export type {
+  AcquireAsyncOptions, AcquireOptions, ReleaseOptions, SemaphoreOptions, SemaphoreSetCreateOptions, SemaphoreSetOpenOptions,
+  SemidDs, SemidDsWithId, SemInfo, SemOp,
+} from './sem';
 export { ReadOnlyBuffer } from './read-only-buffer';
 export {
   SharedMemory, shmat, shmctl, shmdt, shmget,
@@ -26,4 +35,4 @@ export type {
 } from './shm';
 
 /** Every constant, also exported by name. */
-export const constants = Object.freeze({ ...ipcConstants, ...shmConstants, ...msgConstants });
+export const constants = Object.freeze({ ...ipcConstants, ...shmConstants, ...msgConstants, ...semConstants });

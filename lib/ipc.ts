@@ -33,12 +33,12 @@ export interface IpcSetOptions {
 }
 
 /** IPC_SET's uid, gid and mode as the addon takes them: -1 keeps the current value. */
-export function permissionChanges(buf: unknown): [uid: number, gid: number, mode: number] {
-  const { uid, gid, mode } = validateObject<IpcSetOptions>(buf, 'buf');
+export function permissionChanges(buf: unknown, name = 'buf'): [uid: number, gid: number, mode: number] {
+  const { uid, gid, mode } = validateObject<IpcSetOptions>(buf, name);
   return [
-    uid === undefined ? -1 : validateInteger(uid, 'buf.uid', 0, ID_MAX),
-    gid === undefined ? -1 : validateInteger(gid, 'buf.gid', 0, ID_MAX),
-    mode === undefined ? -1 : validateMode(mode, 'buf.mode'),
+    uid === undefined ? -1 : validateInteger(uid, `${name}.uid`, 0, ID_MAX),
+    gid === undefined ? -1 : validateInteger(gid, `${name}.gid`, 0, ID_MAX),
+    mode === undefined ? -1 : validateMode(mode, `${name}.mode`),
   ];
 }
 

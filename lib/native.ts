@@ -33,6 +33,12 @@ export interface MsqidDs extends IpcPermissions {
   ctime: number;
 }
 
+export interface SemidDs extends IpcPermissions {
+  nsems: number;
+  otime: number;
+  ctime: number;
+}
+
 /** What msgrcv returns: the message's type and its payload. */
 export interface ReceivedMessage {
   type: number;
@@ -60,6 +66,15 @@ export interface Native {
   msgsndAsync(msqid: number, type: number, data: Uint8Array, flags: number, ref: boolean): number | undefined;
   /** The message when one was waiting, else the id of the waiter call. */
   msgrcvAsync(msqid: number, maxBytes: number, type: number, flags: number, ref: boolean): number | ReceivedMessage;
+  semget(key: number, nsems: number, flags: number): number;
+  /** The array semop reads its operations from, as struct sembuf triples (num, op, flags). */
+  semopBuffer(ops: Uint16Array): void;
+  /** The first `count` operations of semopBuffer's array; timeoutMs < 0 waits for ever. */
+  semop(semid: number, count: number, timeoutMs: number): void;
+  /** Undefined when done at once, else the id of the waiter call. */
+  semopAsync(semid: number, count: number, timeoutMs: number, ref: boolean): number | undefined;
+  /** arg: SETVAL's value or SETALL's values; uid/gid/mode: IPC_SET's, -1 keeps. */
+  semctl(semid: number, semnum: number, cmd: number, arg: number | Int32Array, uid: number, gid: number, mode: number): unknown;
   /** onComplete(id, status, value): status 0 done (value: the result), 1 cancelled, 2 failed (value: the error). */
   waiterInit(onComplete: (id: number, status: number, value: unknown) => void): void;
   waiterCancel(id: number): void;

@@ -2,4 +2,6 @@
 // nor libuv's threadpool. Each takes the mirror's arguments and then { signal, timeout, ref }.
 export { msgrcvAsync as msgrcv, msgsndAsync as msgsnd } from './msg';
 export type { ReceivedMessage } from './msg';
+export { semopAsync as semop } from './sem';
+export type { SemOp } from './sem';
 export type { WaitOptions } from './waiter';

@@ -2,6 +2,7 @@
 import { invalidArgType, invalidArgValue, outOfRange } from './errors';
 
 export const INT32_MAX = 0x7fffffff;
+export const INT32_MIN = -0x80000000;
 /** The largest uid/gid; (uid_t)-1 means "unchanged" to the kernel, so it is not a value. */
 export const ID_MAX = 0xfffffffe;
 
@@ -32,6 +33,18 @@ export function validateFlagsIn(value: unknown, allowed: number, what: string, n
   validateFlags(value, name);
   if ((value as number) & ~allowed) throw invalidArgValue(name, value, `must hold only ${what}`);
   return value as number;
+}
+
+/** Whether `value` is an integer in [min, max]: the fast path before a validate* call names it. */
+export function isIntegerIn(value: unknown, min: number, max: number): value is number {
+  return Number.isInteger(value) && (value as number) >= min && (value as number) <= max;
+}
+
+/** A number in [min, max], fractions allowed (a time in milliseconds, say). */
+export function validateNumber(value: unknown, name: string, min: number, max: number): number {
+  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
+  if (!(value >= min && value <= max)) throw outOfRange(name, `>= ${min} && <= ${max}`, value);
+  return value;
 }
 
 export function validateMode(value: unknown, name = 'mode'): number {

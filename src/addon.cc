@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "ipc.h"
 #include "msg.h"
+#include "sem.h"
 #include "shm.h"
 #include "waiter.h"
 
@@ -28,6 +29,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("msgctl", Napi::Function::New(env, Msgctl));
   exports.Set("msgsndAsync", Napi::Function::New(env, MsgsndAsync));
   exports.Set("msgrcvAsync", Napi::Function::New(env, MsgrcvAsync));
+  exports.Set("semget", Napi::Function::New(env, Semget));
+  exports.Set("semopBuffer", Napi::Function::New(env, SemopBuffer));
+  exports.Set("semop", Napi::Function::New(env, Semop));
+  exports.Set("semopAsync", Napi::Function::New(env, SemopAsync));
+  exports.Set("semctl", Napi::Function::New(env, Semctl));
   exports.Set("waiterInit", Napi::Function::New(env, WaiterInit));
   exports.Set("waiterCancel", Napi::Function::New(env, WaiterCancel));
   return exports;

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "sem.h"
 #include "waiter.h"
 
 namespace kernel_ipc {
@@ -14,6 +15,8 @@ namespace kernel_ipc {
 struct EnvData {
   // The JS class failed syscalls are reported with (setErrorClass).
   Napi::FunctionReference errorClass;
+  // The operations of the next semop (semopBuffer).
+  PackedSemops semops;
   // The threads blocking calls wait on (waiterInit).
   std::unique_ptr<WaiterPool> waiters;
 };

@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import { setImmediate as nextImmediate } from 'node:timers/promises';
+import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 export { compileC } from '../tools/compile-c';
-import { IPC_PRIVATE, IPC_RMID, msgctl, msgget, type ReadOnlyBuffer, shmat, shmctl, shmdt, shmget } from '../lib';
+import {
+  IPC_PRIVATE, IPC_RMID, msgctl, msgget, type ReadOnlyBuffer, semctl, semget, shmat, shmctl, shmdt, shmget,
+} from '../lib';
 
 /**
  * mulberry32: a small seeded generator, so that a fuzz failure can be replayed with
@@ -166,6 +168,25 @@ export function useMsgCleanup() {
   };
 }
 
+/** Tracks the semaphore sets a test makes and removes them after it, passed or failed. */
+export function useSemCleanup() {
+  const ids = new Set<number>();
+  afterEach(() => releaseAll(ids, (id) => semctl(id, 0, IPC_RMID)));
+  return {
+    track(id: number): number {
+      ids.add(id);
+      return id;
+    },
+    semget(key: number, nsems: number, flags: number): number {
+      return this.track(semget(key, nsems, flags));
+    },
+    /** A new private set of `nsems` semaphores, all 0. */
+    set(nsems = 1): number {
+      return this.track(semget(IPC_PRIVATE, nsems, 0o600));
+    },
+  };
+}
+
 /**
  * Asserts that a time the kernel recorded (IPC_STAT's whole seconds, as a Date or a number)
  * is now: the kernel truncates to the second and reads its own clock, so allow 2 s either way.
@@ -192,4 +213,13 @@ export function assertIpcError(error: unknown, code: string, syscall: string): t
 /** Asserts that `fn` throws an IpcError with this errno code and syscall. */
 export function assertErrno(fn: () => unknown, code: string, syscall: string): void {
   assert.throws(fn, (error) => assertIpcError(error, code, syscall));
+}
+
+/** Polls `condition` every few ms, for up to 10 s: for a state another process or thread reaches. */
+export async function waitUntil(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${condition}`);
+    await sleep(2);
+  }
 }

@@ -74,6 +74,7 @@ describe('constants', () => {
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/msg.h>
+#include <sys/sem.h>
 int main(void) {
 ${names.map((name) => `  printf("%s %d\\n", "${name}", (int)(${name}));`).join('\n')}
   return 0;

@@ -166,7 +166,7 @@ describe('processes and workers with message-queue calls pending', function () {
 
   it('stay alive while a call is pending, as with a socket read, unless ref is false', async () => {
     const id = msg.queue();
-    const alive = execFile(process.execPath, [fixture('msg-pending.js'), 'ref', String(id)], { encoding: 'utf8' });
+    const alive = execFile(process.execPath, [fixture('pending.js'), 'msg', 'ref', String(id)], { encoding: 'utf8' });
     const [line] = await once(alive.stdout!, 'data');
     assert.equal(line, 'waiting\n');
     await sleep(100);
@@ -175,7 +175,7 @@ describe('processes and workers with message-queue calls pending', function () {
     const [code] = await once(alive, 'exit');
     assert.equal(code, 0);
 
-    const { stdout } = await run(process.execPath, [fixture('msg-pending.js'), 'unref', String(id)]);
+    const { stdout } = await run(process.execPath, [fixture('pending.js'), 'msg', 'unref', String(id)]);
     assert.equal(stdout, 'waiting\nexit 0\n');
     assert.equal(msgctl(id, IPC_STAT).qnum, 0);
   });
@@ -184,7 +184,7 @@ describe('processes and workers with message-queue calls pending', function () {
     const id = msg.queue();
     msgctl(id, IPC_SET, { qbytes: 1 });
     msgsndSync(id, 200, 'x');
-    const child = execFile(process.execPath, [fixture('msg-pending.js'), 'exit', String(id)], { encoding: 'utf8' });
+    const child = execFile(process.execPath, [fixture('pending.js'), 'msg', 'exit', String(id)], { encoding: 'utf8' });
     const [code, signal] = await once(child, 'exit');
     assert.deepEqual([code, signal], [3, null]);
     assert.equal(msgctl(id, IPC_STAT).qnum, 1);

@@ -1,0 +1,571 @@
+// System V semaphore sets: the sem* mirror, its promise version, SemaphoreSet and Mutex.
+import { invalidArgType, invalidArgValue, invalidState, type IpcError, timeoutError } from './errors';
+import {
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
+  permissionChanges, timeOf,
+} from './ipc';
+import { native, type SemidDs } from './native';
+import {
+  INT32_MAX, INT32_MIN, isIntegerIn, validateBoolean, validateFlagsIn, validateId, validateInteger, validateKey, validateMode,
+  validateNumber, validateOptions,
+} from './validate';
+import { type ValidWaitOptions, validateWaitOptions, wait, type WaitOptions } from './waiter';
+
+export type { SemidDs, WaitOptions };
+
+/** semop: undo the operation when the process exits. */
+export const SEM_UNDO = 0x1000;
+export const GETPID = 11;
+export const GETVAL = 12;
+export const GETALL = 13;
+export const GETNCNT = 14;
+export const GETZCNT = 15;
+export const SETVAL = 16;
+export const SETALL = 17;
+export const SEM_STAT = 18;
+export const SEM_INFO = 19;
+
+export const semConstants = {
+  SEM_UNDO, GETPID, GETVAL, GETALL, GETNCNT, GETZCNT, SETVAL, SETALL, SEM_STAT, SEM_INFO,
+} as const;
+
+/** The largest value a semaphore holds: a kernel limit (IPC_INFO's semvmx), fixed in Linux. */
+export const SEMVMX = 32767;
+
+/**
+ * One operation of a semop, C's struct sembuf: on semaphore `num`, `op` > 0 adds to its value,
+ * `op` < 0 waits until it can subtract, 0 waits until the value is zero.
+ */
+export interface SemOp {
+  num: number;
+  op: number;
+  /** IPC_NOWAIT and SEM_UNDO. */
+  flags?: number;
+}
+
+/** semctl(index, 0, SEM_STAT): the set at a kernel table index, and its id. */
+export interface SemidDsWithId extends SemidDs {
+  id: number;
+}
+
+/**
+ * semctl(0, 0, IPC_INFO) and semctl(0, 0, SEM_INFO): struct seminfo, the limits semmsl (most
+ * semaphores in a set), semmns (in all), semmni (most sets), semopm (most operations per
+ * semop) and semvmx (largest value). With SEM_INFO, semusz is the number of sets and semaem
+ * the number of semaphores.
+ */
+export interface SemInfo {
+  semmap: number;
+  semmni: number;
+  semmns: number;
+  semmnu: number;
+  semmsl: number;
+  semopm: number;
+  semume: number;
+  semusz: number;
+  semvmx: number;
+  semaem: number;
+  /** The highest index in use in the kernel's table, for iterating with SEM_STAT. */
+  highestIndex: number;
+}
+
+const semgetFlags = 0o777 | IPC_CREAT | IPC_EXCL;
+const semopFlags = IPC_NOWAIT | SEM_UNDO;
+const SEMNUM_MAX = 0xffff;
+const SHRT_MIN = -0x8000;
+const SHRT_MAX = 0x7fff;
+/** semtimedop takes nanoseconds; milliseconds beyond this would lose whole ones. */
+const TIMEOUT_MS_MAX = Number.MAX_SAFE_INTEGER / 1e6;
+
+/** Create or open a set of `nsems` semaphores (0 to open any); returns its semid. */
+export function semget(key: number, nsems: number, flags: number): number {
+  validateKey(key);
+  validateInteger(nsems, 'nsems', 0, INT32_MAX);
+  validateFlagsIn(flags, semgetFlags, 'permission bits and semget flags');
+  return native.semget(key | 0, nsems, flags);
+}
+
+// Operations go to the addon as struct sembuf triples in one reused array, handed over once:
+// the addon reads it during each call (and copies it for a call that has to wait).
+let packed = new Uint16Array(new ArrayBuffer(3 * 2 * 8));
+native.semopBuffer(packed);
+
+/** Checks `ops` and writes them into `packed`; returns how many there are. */
+function pack(ops: unknown): number {
+  if (!Array.isArray(ops)) throw invalidArgType('ops', 'an array of { num, op, flags }', ops);
+  const count = ops.length;
+  if (count === 0) throw invalidArgValue('ops', ops, 'must hold at least one operation');
+  if (3 * count > packed.length) {
+    packed = new Uint16Array(new ArrayBuffer(3 * 2 * count));
+    native.semopBuffer(packed);
+  }
+  for (let i = 0; i < count; i++) {
+    const entry: unknown = ops[i];
+    if (typeof entry !== 'object' || entry === null) throw invalidArgType(`ops[${i}]`, 'of type object', entry);
+    const { num, op, flags = 0 } = entry as SemOp;
+    if (!isIntegerIn(num, 0, SEMNUM_MAX)) validateInteger(num, `ops[${i}].num`, 0, SEMNUM_MAX);
+    if (!isIntegerIn(op, SHRT_MIN, SHRT_MAX)) validateInteger(op, `ops[${i}].op`, SHRT_MIN, SHRT_MAX);
+    if (flags !== 0) validateFlagsIn(flags, semopFlags, 'IPC_NOWAIT and SEM_UNDO', `ops[${i}].flags`);
+    packed[3 * i] = num;
+    packed[3 * i + 1] = op;
+    packed[3 * i + 2] = flags;
+  }
+  return count;
+}
+
+/** The addon's timeout: -1 for none. */
+function timeoutOf(timeoutMs: unknown): number {
+  return timeoutMs === undefined ? -1 : validateNumber(timeoutMs, 'timeoutMs', 0, TIMEOUT_MS_MAX);
+}
+
+/**
+ * Apply `ops` atomically: all of them or none. Blocks until they can be applied, unless an
+ * operation that would wait has IPC_NOWAIT (then EAGAIN). With `timeoutMs` (fractions allowed)
+ * it is semtimedop, which fails with EAGAIN once that time has passed.
+ */
+export function semop(semid: number, ops: SemOp[], timeoutMs?: number): void {
+  validateId(semid, 'semid');
+  const timeout = timeoutOf(timeoutMs);
+  native.semop(semid, pack(ops), timeout);
+}
+
+/** kernel-ipc/promises semop: resolves once the operations are applied. */
+export function semopAsync(semid: number, ops: SemOp[], options?: WaitOptions): Promise<void>;
+export function semopAsync(semid: number, ops: SemOp[], timeoutMs?: number, options?: WaitOptions): Promise<void>;
+export function semopAsync(semid: number, ops: SemOp[], timeoutMs?: number | WaitOptions, options?: WaitOptions): Promise<void> {
+  if (typeof timeoutMs === 'object' && timeoutMs !== null && options === undefined) {
+    options = timeoutMs;
+    timeoutMs = undefined;
+  }
+  let timeout: number;
+  let count: number;
+  let waitOptions: ValidWaitOptions;
+  try {
+    validateId(semid, 'semid');
+    timeout = timeoutOf(timeoutMs);
+    count = pack(ops);
+    waitOptions = validateWaitOptions(options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  // wait() starts the call at once, while `packed` still holds these operations.
+  return wait<void>(timeout < 0 ? 'semop' : 'semtimedop', waitOptions, (ref) => native.semopAsync(semid, count, timeout, ref));
+}
+
+const semctlCommands = new Set<number>([
+  GETVAL, SETVAL, GETALL, SETALL, GETPID, GETNCNT, GETZCNT, IPC_STAT, SEM_STAT, IPC_SET, IPC_RMID, IPC_INFO, SEM_INFO,
+]);
+
+/**
+ * Control a set or one of its semaphores (`semnum`), as semctl(2). GETALL and SETALL move the
+ * values of every semaphore: SETALL needs exactly nsems of them (else EINVAL), each in
+ * 0..SEMVMX (else ERANGE). IPC_INFO and SEM_INFO ignore semid and semnum.
+ */
+export function semctl(semid: number, semnum: number, cmd: typeof GETVAL | typeof GETPID | typeof GETNCNT | typeof GETZCNT): number;
+export function semctl(semid: number, semnum: number, cmd: typeof SETVAL, arg: number): void;
+export function semctl(semid: number, semnum: number, cmd: typeof GETALL): number[];
+export function semctl(semid: number, semnum: number, cmd: typeof SETALL, arg: readonly number[]): void;
+export function semctl(semid: number, semnum: number, cmd: typeof IPC_STAT): SemidDs;
+export function semctl(index: number, semnum: number, cmd: typeof SEM_STAT): SemidDsWithId;
+export function semctl(semid: number, semnum: number, cmd: typeof IPC_SET, arg: IpcSetOptions): void;
+export function semctl(semid: number, semnum: number, cmd: typeof IPC_RMID): void;
+export function semctl(semid: number, semnum: number, cmd: typeof IPC_INFO | typeof SEM_INFO): SemInfo;
+export function semctl(semid: number, semnum: number, cmd: number, arg?: number | readonly number[] | IpcSetOptions): unknown;
+export function semctl(semid: number, semnum: number, cmd: number, arg?: unknown): unknown {
+  validateId(semid, 'semid');
+  validateInteger(semnum, 'semnum', 0, INT32_MAX);
+  validateInteger(cmd, 'cmd', 0, INT32_MAX);
+  if (!semctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the semctl commands');
+  switch (cmd) {
+    case SETVAL:
+      // A C int: the kernel answers ERANGE outside 0..SEMVMX.
+      return native.semctl(semid, semnum, cmd, validateInteger(arg, 'arg', INT32_MIN, INT32_MAX), -1, -1, -1);
+    case SETALL:
+      return native.semctl(semid, semnum, cmd, valuesOf(arg), -1, -1, -1);
+    case IPC_SET:
+      return native.semctl(semid, semnum, cmd, 0, ...permissionChanges(arg, 'arg'));
+    default:
+      return native.semctl(semid, semnum, cmd, 0, -1, -1, -1);
+  }
+}
+
+function valuesOf(values: unknown): Int32Array {
+  if (!Array.isArray(values)) throw invalidArgType('arg', 'an array of numbers', values);
+  values.forEach((value, i) => validateInteger(value, `arg[${i}]`, INT32_MIN, INT32_MAX));
+  return Int32Array.from(values as number[]);
+}
+
+export interface SemaphoreSetOpenOptions {
+  /**
+   * Wait until the set's creator has initialised it, that is, until a semop has set its
+   * otime (true unless given). Sets made by programs that do not follow that protocol (one
+   * that only SETVALs, say) never qualify: open those with false.
+   */
+  waitForInit?: boolean;
+  /** Milliseconds to wait for that, 10,000 unless given; then it fails with ETIMEDOUT. */
+  timeout?: number;
+}
+
+export interface SemaphoreSetCreateOptions extends SemaphoreSetOpenOptions {
+  /** How many semaphores: 1 unless given, or the length of an `initialValue` list. */
+  size?: number;
+  /** The first value of every semaphore (a number), or of each (a list); 0 unless given. */
+  initialValue?: number | readonly number[];
+  /** Permission bits, 0o600 unless given. */
+  mode?: number;
+  /** Fail with EEXIST if the key is taken (the default); false opens that set instead. */
+  exclusive?: boolean;
+}
+
+export interface SemaphoreOptions {
+  /** Wait until the operation can be made (the default); false fails with EAGAIN instead. */
+  block?: boolean;
+  /** Milliseconds to wait; then it fails with a TimeoutError [ETIMEDOUT] and nothing was done. */
+  timeout?: number;
+}
+
+export interface AcquireOptions extends SemaphoreOptions {
+  /** How much to take: 1 unless given. */
+  delta?: number;
+  /** Give it back if this process exits without releasing it (SEM_UNDO); release with undo too. */
+  undo?: boolean;
+}
+
+export interface AcquireAsyncOptions extends WaitOptions {
+  delta?: number;
+  undo?: boolean;
+}
+
+export interface ReleaseOptions {
+  /** Release what an acquire with `undo` took, so that the exit does not give it back again. */
+  undo?: boolean;
+}
+
+const DEFAULT_INIT_TIMEOUT = 10_000;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+function sleepSync(ms: number): void {
+  Atomics.wait(sleeper, 0, 0, ms);
+}
+
+function validateIndex(index: unknown): number {
+  return isIntegerIn(index, 0, SEMNUM_MAX) ? index : validateInteger(index, 'index', 0, SEMNUM_MAX);
+}
+
+function validateTimeout(timeout: unknown, name = 'options.timeout'): number | undefined {
+  return timeout === undefined ? undefined : validateInteger(timeout, name, 0, INT32_MAX);
+}
+
+/**
+ * A System V semaphore set, after Python's sysv_ipc and Perl's IPC::Semaphore. Semaphores are
+ * numbered from 0; attributes are read from the kernel on every access.
+ *
+ * Creation is safe against the classic race (W. R. Stevens, UNIX Network Programming vol. 2,
+ * 11.2): the creator makes the set with IPC_EXCL, sets its values and then makes a semop, which
+ * sets otime; openers wait until otime is set, so none uses values not yet initialised.
+ */
+export class SemaphoreSet extends IpcObject<SemidDs> {
+  private constructor(id: number) {
+    super(id);
+  }
+
+  /** Create a set under `key` (IPC_PRIVATE for a new anonymous one), initialised. */
+  static create(key: number, options?: SemaphoreSetCreateOptions): SemaphoreSet {
+    validateKey(key);
+    const {
+      size, initialValue = 0, mode = 0o600, exclusive = true, waitForInit = true, timeout = DEFAULT_INIT_TIMEOUT,
+    } = validateOptions<SemaphoreSetCreateOptions>(options);
+    const values = initialValues(size, initialValue);
+    validateMode(mode, 'options.mode');
+    validateBoolean(exclusive, 'options.exclusive');
+    validateBoolean(waitForInit, 'options.waitForInit');
+    validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
+    const { id, created } = createOrOpen(
+      exclusive,
+      () => semget(key, values.length, IPC_CREAT | IPC_EXCL | mode),
+      () => semget(key, values.length, 0),
+    );
+    const set = new SemaphoreSet(id);
+    if (!created) {
+      if (waitForInit) set.#waitForInit(timeout);
+      return set;
+    }
+    try {
+      semctl(id, 0, SETALL, values);
+      // Any semop sets otime, the sign that the set is ready; this one changes no value.
+      const touch = values[0] === 0 ? [{ num: 0, op: 0 }] : [{ num: 0, op: -1 }, { num: 0, op: 1 }];
+      semop(id, touch.map((op) => ({ ...op, flags: IPC_NOWAIT })));
+    } catch (error) {
+      set.remove();
+      throw error;
+    }
+    return set;
+  }
+
+  /** Open the existing set under `key`, once its creator has initialised it. */
+  static open(key: number, options?: SemaphoreSetOpenOptions): SemaphoreSet {
+    validateKey(key);
+    // semget(IPC_PRIVATE, ...) would make a new set, not open one.
+    if (key === IPC_PRIVATE) throw invalidArgValue('key', key, 'must not be IPC_PRIVATE, which always makes a new set');
+    const { waitForInit = true, timeout = DEFAULT_INIT_TIMEOUT } = validateOptions<SemaphoreSetOpenOptions>(options);
+    validateBoolean(waitForInit, 'options.waitForInit');
+    validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
+    const set = new SemaphoreSet(semget(key, 0, 0));
+    if (waitForInit) set.#waitForInit(timeout);
+    return set;
+  }
+
+  // Briefly, and blocking the thread: a creator initialises right after it creates.
+  #waitForInit(timeout: number): void {
+    const deadline = performance.now() + timeout;
+    for (let delay = 1; this.stat().otime === 0; delay = Math.min(2 * delay, 50)) {
+      const left = deadline - performance.now();
+      if (left <= 0) {
+        throw timeoutError('semget', timeout, `semaphore set ${this.id} was not initialised within ${timeout} ms (no semop has set its otime)`);
+      }
+      sleepSync(Math.min(delay, left));
+    }
+  }
+
+  /** The number of semaphores. */
+  get size(): number {
+    return this.stat().nsems;
+  }
+
+  getValue(index = 0): number {
+    return semctl(this.id, validateIndex(index), GETVAL);
+  }
+
+  setValue(index: number, value: number): void {
+    semctl(this.id, validateIndex(index), SETVAL, validateInteger(value, 'value', 0, SEMVMX));
+  }
+
+  /** Every semaphore's value (GETALL); set all at once (SETALL). */
+  get values(): number[] {
+    return semctl(this.id, 0, GETALL);
+  }
+
+  set values(values: readonly number[]) {
+    if (!Array.isArray(values)) throw invalidArgType('values', 'an array of numbers', values);
+    values.forEach((value, i) => validateInteger(value, `values[${i}]`, 0, SEMVMX));
+    semctl(this.id, 0, SETALL, values);
+  }
+
+  /** Apply `ops` atomically, waiting until they can be; see semop. */
+  op(ops: SemOp[], options?: { timeout?: number }): void {
+    const { timeout } = validateOptions<{ timeout?: number }>(options);
+    validateTimeout(timeout);
+    const nowait = Array.isArray(ops) && ops.some((op: Partial<SemOp> | null) => ((op?.flags ?? 0) & IPC_NOWAIT) !== 0);
+    try {
+      semop(this.id, ops, timeout);
+    } catch (error) {
+      // Without IPC_NOWAIT, semtimedop's EAGAIN can only mean that the time ran out.
+      if (timeout !== undefined && !nowait && (error as IpcError).code === 'EAGAIN') {
+        throw timeoutError('semtimedop', timeout);
+      }
+      throw error;
+    }
+  }
+
+  /** Apply `ops` atomically without blocking the event loop; see kernel-ipc/promises semop. */
+  opAsync(ops: SemOp[], options?: WaitOptions): Promise<void> {
+    return semopAsync(this.id, ops, options);
+  }
+
+  /** Take `delta` (1) from semaphore `index`, waiting while its value is too small. */
+  acquire(index = 0, options?: AcquireOptions): void {
+    const { delta = 1, undo = false, block = true, timeout } = validateOptions<AcquireOptions>(options);
+    validateBoolean(block, 'options.block');
+    this.op([{ num: validateIndex(index), op: -validateDelta(delta), flags: undoFlag(undo) | (block ? 0 : IPC_NOWAIT) }], { timeout });
+  }
+
+  /** acquire without blocking the event loop. */
+  acquireAsync(index = 0, options?: AcquireAsyncOptions): Promise<void> {
+    try {
+      const { delta = 1, undo = false, ...waitOptions } = validateOptions<AcquireAsyncOptions>(options);
+      return this.opAsync([{ num: validateIndex(index), op: -validateDelta(delta), flags: undoFlag(undo) }], waitOptions);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Add `delta` (1) to semaphore `index`; this never waits. */
+  release(index = 0, delta = 1, options?: ReleaseOptions): void {
+    const { undo = false } = validateOptions<ReleaseOptions>(options);
+    semop(this.id, [{ num: validateIndex(index), op: validateDelta(delta, 'delta'), flags: undoFlag(undo) }]);
+  }
+
+  /** Wait until semaphore `index` is zero. */
+  waitForZero(index = 0, options?: SemaphoreOptions): void {
+    const { block = true, timeout } = validateOptions<SemaphoreOptions>(options);
+    validateBoolean(block, 'options.block');
+    this.op([{ num: validateIndex(index), op: 0, flags: block ? 0 : IPC_NOWAIT }], { timeout });
+  }
+
+  /** waitForZero without blocking the event loop. */
+  waitForZeroAsync(index = 0, options?: WaitOptions): Promise<void> {
+    try {
+      return this.opAsync([{ num: validateIndex(index), op: 0 }], options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** How many are waiting for semaphore `index` to increase (GETNCNT). */
+  waitingForIncrease(index = 0): number {
+    return semctl(this.id, validateIndex(index), GETNCNT);
+  }
+
+  /** How many are waiting for semaphore `index` to be zero (GETZCNT). */
+  waitingForZero(index = 0): number {
+    return semctl(this.id, validateIndex(index), GETZCNT);
+  }
+
+  /** The process that last operated on semaphore `index` (GETPID); 0 if none has. */
+  lastPid(index = 0): number {
+    return semctl(this.id, validateIndex(index), GETPID);
+  }
+
+  /** When a semop last succeeded on the set. */
+  get lastOpTime(): Date | null {
+    return timeOf(this.stat().otime);
+  }
+
+  get changeTime(): Date | null {
+    return timeOf(this.stat().ctime);
+  }
+
+  /** Remove the set now: waiting operations fail with EIDRM. */
+  remove(): void {
+    semctl(this.id, 0, IPC_RMID);
+  }
+
+  stat(): SemidDs {
+    return semctl(this.id, 0, IPC_STAT);
+  }
+
+  protected set(changes: IpcSetOptions): void {
+    semctl(this.id, 0, IPC_SET, changes);
+  }
+}
+
+function initialValues(size: unknown, initialValue: unknown): number[] {
+  if (Array.isArray(initialValue)) {
+    if (size !== undefined) validateInteger(size, 'options.size', initialValue.length, initialValue.length);
+    if (initialValue.length === 0) throw invalidArgValue('options.initialValue', initialValue, 'must not be empty');
+    initialValue.forEach((value, i) => validateInteger(value, `options.initialValue[${i}]`, 0, SEMVMX));
+    return [...initialValue];
+  }
+  const count = size === undefined ? 1 : validateInteger(size, 'options.size', 1, INT32_MAX);
+  validateInteger(initialValue, 'options.initialValue', 0, SEMVMX);
+  return new Array<number>(count).fill(initialValue as number);
+}
+
+function validateDelta(delta: unknown, name = 'options.delta'): number {
+  return isIntegerIn(delta, 1, SEMVMX) ? delta : validateInteger(delta, name, 1, SEMVMX);
+}
+
+function undoFlag(undo: unknown): number {
+  return validateBoolean(undo, 'options.undo') ? SEM_UNDO : 0;
+}
+
+/**
+ * A lock between processes (and threads) on one semaphore: 1 is free, 0 is held. It is taken
+ * with SEM_UNDO, so the kernel releases it when a holder dies, even by SIGKILL.
+ */
+export class Mutex {
+  readonly semaphores: SemaphoreSet;
+  readonly index: number;
+  #held = false;
+  #waiting = 0;
+
+  /** A lock on semaphore `index` of `semaphores`, whose value must start at 1. */
+  constructor(semaphores: SemaphoreSet, index = 0) {
+    if (!(semaphores instanceof SemaphoreSet)) throw invalidArgType('semaphores', 'an instance of SemaphoreSet', semaphores);
+    this.semaphores = semaphores;
+    this.index = validateIndex(index);
+  }
+
+  /** Create a lock under `key`, free. */
+  static create(key: number, options?: Omit<SemaphoreSetCreateOptions, 'size' | 'initialValue'>): Mutex {
+    const given = validateOptions<SemaphoreSetCreateOptions>(options);
+    return new Mutex(SemaphoreSet.create(key, { ...given, size: 1, initialValue: 1 }));
+  }
+
+  /** Open the lock under `key`. */
+  static open(key: number, options?: SemaphoreSetOpenOptions): Mutex {
+    return new Mutex(SemaphoreSet.open(key, options));
+  }
+
+  /** Whether this Mutex holds the lock. */
+  get held(): boolean {
+    return this.#held;
+  }
+
+  /** Take the lock, waiting (and blocking the thread) while another holds it. */
+  lock(options?: { timeout?: number }): void {
+    if (this.#held || this.#waiting > 0) {
+      throw invalidState('this Mutex is held or being waited for here: waiting again on this thread would never end');
+    }
+    this.semaphores.acquire(this.index, { undo: true, timeout: validateOptions<{ timeout?: number }>(options).timeout });
+    this.#held = true;
+  }
+
+  /** Take the lock if it is free; returns whether it did. */
+  tryLock(): boolean {
+    if (this.#held) return false;
+    try {
+      this.semaphores.acquire(this.index, { undo: true, block: false });
+    } catch (error) {
+      if ((error as IpcError).code === 'EAGAIN') return false;
+      throw error;
+    }
+    this.#held = true;
+    return true;
+  }
+
+  /** Take the lock without blocking the event loop. */
+  async lockAsync(options?: WaitOptions): Promise<void> {
+    this.#waiting++;
+    try {
+      await this.semaphores.acquireAsync(this.index, { ...validateOptions<WaitOptions>(options), undo: true });
+    } finally {
+      this.#waiting--;
+    }
+    this.#held = true;
+  }
+
+  /** Release the lock this Mutex holds. */
+  unlock(): void {
+    if (!this.#held) throw invalidState('this Mutex does not hold the lock');
+    this.#held = false;
+    this.semaphores.release(this.index, 1, { undo: true });
+  }
+
+  /** Run `fn` holding the lock, and release it however `fn` ends. */
+  withLock<T>(fn: () => T, options?: { timeout?: number }): T {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    this.lock(options);
+    try {
+      return fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Run `fn` (which may return a promise) holding the lock, and release it however `fn` ends. */
+  async withLockAsync<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    await this.lockAsync(options);
+    try {
+      return await fn();
+    } finally {
+      this.unlock();
+    }
+  }
+
+  /** Remove the semaphore set: processes waiting for the lock fail with EIDRM. */
+  remove(): void {
+    this.semaphores.remove();
+  }
+}

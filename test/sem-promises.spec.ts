@@ -1,0 +1,224 @@
+// kernel-ipc/promises semop: waiting off the event loop and the threadpool, abort and timeout
+// that never hide an operation that happened, and how processes and workers with waits end.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { pbkdf2, randomInt } from 'node:crypto';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, SEM_UNDO, semctl, semget, semop as semopSync } from '../lib';
+import { semop } from '../lib/promises';
+import { assertIpcError, useSemCleanup, usePeers, waitUntil } from './helpers';
+
+const fixture = (name: string) => join(__dirname, 'fixtures', name);
+const run = promisify(execFile);
+const take = (num = 0) => [{ num, op: -1 }];
+const give = (num = 0) => [{ num, op: 1 }];
+
+describe('kernel-ipc/promises semop', function () {
+  this.timeout(30000);
+  const sem = useSemCleanup();
+  const peer = usePeers();
+
+  it('completes at once when it can, else when another process acts', async () => {
+    const id = sem.set(2);
+    await semop(id, [{ num: 0, op: 2 }]);
+    assert.equal(semctl(id, 0, GETVAL), 2);
+    const other = peer();
+    const later = semop(id, take(1));
+    await waitUntil(() => semctl(id, 1, GETNCNT) === 1);
+    await other.request('semop', id, give(1));
+    await later;
+    assert.equal(semctl(id, 1, GETVAL), 0);
+    assert.equal(semctl(id, 1, GETPID), process.pid);
+    // The peer waits in its promise; this process's operation completes it.
+    const reply = other.request('semopAsync', id, take(1));
+    await waitUntil(() => semctl(id, 1, GETNCNT) === 1);
+    await semop(id, give(1));
+    await reply;
+    assert.equal(semctl(id, 1, GETPID), other.pid);
+  });
+
+  it('takes timeoutMs as semtimedop does, rejecting with EAGAIN', async () => {
+    const id = sem.set();
+    const started = performance.now();
+    await assert.rejects(semop(id, take(), 30), (error) => assertIpcError(error, 'EAGAIN', 'semtimedop'));
+    assert.ok(performance.now() - started >= 25, 'it waited');
+    await assert.rejects(semop(id, take(), 0), (error) => assertIpcError(error, 'EAGAIN', 'semtimedop'));
+    await assert.rejects(semop(id, [{ num: 0, op: -1, flags: IPC_NOWAIT }]), (error) => assertIpcError(error, 'EAGAIN', 'semop'));
+    const taken = semop(id, take(), 10000, { ref: true });
+    await waitUntil(() => semctl(id, 0, GETNCNT) === 1);
+    semopSync(id, give());
+    await taken;
+    assert.equal(semctl(id, 0, GETVAL), 0);
+  });
+
+  it('rejects with AbortError or TimeoutError when stopped before the operation happened, and applies nothing', async () => {
+    const id = sem.set();
+    const reason = new Error('stop');
+    await assert.rejects(semop(id, take(), { signal: AbortSignal.abort(reason) }), { name: 'AbortError', code: 'ABORT_ERR', cause: reason });
+    const controller = new AbortController();
+    const aborted = semop(id, take(), { signal: controller.signal });
+    await waitUntil(() => semctl(id, 0, GETNCNT) === 1);
+    controller.abort();
+    await assert.rejects(aborted, { name: 'AbortError' });
+    await assert.rejects(semop(id, take(), { timeout: 10 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'semop' });
+    assert.equal(semctl(id, 0, GETNCNT), 0);
+    // No stopped call is still waiting to take what is given now.
+    semopSync(id, give());
+    await sleep(20);
+    assert.equal(semctl(id, 0, GETVAL), 1);
+  });
+
+  it('never reports as aborted an operation that happened, with thousands of aborts racing another process', async () => {
+    const id = sem.set();
+    const count = 3000;
+    const giver = peer();
+    let given = false;
+    const giving = giver.request('givePaced', id, count).then(() => {
+      given = true;
+    });
+    let taken = 0;
+    let aborts = 0;
+    let rejected = 0;
+    while (taken < count) {
+      const controller = new AbortController();
+      const call = semop(id, take(), { signal: controller.signal });
+      const abort = () => {
+        aborts++;
+        controller.abort();
+      };
+      // Abort at once, after a microtask, an immediate or a timer turn, or let it complete.
+      const when = randomInt(5);
+      if (when === 0) abort();
+      else if (when === 1) queueMicrotask(abort);
+      else if (when === 2) setImmediate(abort);
+      else if (when === 3) setTimeout(abort, 0);
+      try {
+        await call;
+        taken++;
+      } catch (error) {
+        assert.equal((error as Error).name, 'AbortError');
+        rejected++;
+        // With nothing pending here, what was given is either still there or already counted.
+        if (given && semctl(id, 0, GETVAL) === 0) assert.fail(`${count - taken} taken by calls reported as aborted`);
+      }
+      await nextImmediate();
+    }
+    await giving;
+    assert.equal(semctl(id, 0, GETVAL), 0);
+    assert.ok(aborts >= 1000 && rejected > 0, `${aborts} aborts, ${rejected} calls aborted`);
+  });
+
+  it('rejects waits on a removed set with EIDRM', async () => {
+    const id = semget(IPC_PRIVATE, 2, 0o600);
+    const waits = [
+      ...Array.from({ length: 8 }, (_, i) => semop(id, take(i % 2))),
+      semop(id, [{ num: 0, op: -1, flags: SEM_UNDO }, { num: 1, op: 0 }]),
+      semop(id, take(), 10000),
+    ];
+    await waitUntil(() => semctl(id, 0, GETNCNT) + semctl(id, 1, GETNCNT) === 10);
+    semctl(id, 0, IPC_RMID);
+    const results = await Promise.allSettled(waits);
+    results.forEach((result, index) => {
+      assert.equal(result.status, 'rejected');
+      assertIpcError((result as PromiseRejectedResult).reason, 'EIDRM', index === waits.length - 1 ? 'semtimedop' : 'semop');
+    });
+  });
+
+  it('leaves the threadpool free: with 100 waits pending, fs and crypto still complete', async () => {
+    const id = sem.set();
+    const waits = Array.from({ length: 100 }, () => semop(id, take()));
+    await waitUntil(() => semctl(id, 0, GETNCNT) === 100);
+    const work = await Promise.all([
+      ...Array.from({ length: 8 }, () => readFile(__filename, 'utf8')),
+      ...Array.from({ length: 4 }, () => promisify(pbkdf2)('secret', 'salt', 1000, 32, 'sha256')),
+    ]);
+    assert.equal(work.length, 12);
+    assert.equal(semctl(id, 0, GETNCNT), 100, 'the waits were waiting all along');
+    semopSync(id, [{ num: 0, op: 100 }]);
+    await Promise.all(waits);
+    assert.equal(semctl(id, 0, GETVAL), 0);
+  });
+
+  it('rejects bad arguments with TypeError or RangeError naming them', async () => {
+    const id = sem.set();
+    await assert.rejects(semop(id, []), { name: 'TypeError', message: /'ops'/ });
+    await assert.rejects(semop(id, [{ num: 0, op: 1e6 }]), { name: 'RangeError', message: /"ops\[0\].op"/ });
+    await assert.rejects(semop(id, take(), -1), { name: 'RangeError', message: /"timeoutMs"/ });
+    await assert.rejects(semop(id, take(), { signal: {} as AbortSignal }), { name: 'TypeError', message: /"options.signal"/ });
+    await assert.rejects(semop(id, take(), 5, { timeout: -1 }), { name: 'RangeError', message: /"options.timeout"/ });
+    await assert.rejects(semop(id, take(), { ref: 1 as unknown as boolean }), { name: 'TypeError', message: /"options.ref"/ });
+    assert.equal(semctl(id, 0, GETNCNT), 0);
+  });
+});
+
+describe('processes and workers with semaphore waits pending', function () {
+  this.timeout(30000);
+  const sem = useSemCleanup();
+
+  it('stay alive while a wait is pending, as with a socket read, unless ref is false', async () => {
+    const id = sem.set();
+    const alive = execFile(process.execPath, [fixture('pending.js'), 'sem', 'ref', String(id)], { encoding: 'utf8' });
+    const [line] = await once(alive.stdout!, 'data');
+    assert.equal(line, 'waiting\n');
+    await sleep(100);
+    assert.equal(alive.exitCode, null);
+    semopSync(id, give());
+    const [code] = await once(alive, 'exit');
+    assert.equal(code, 0);
+    assert.equal(semctl(id, 0, GETVAL), 0);
+
+    const { stdout } = await run(process.execPath, [fixture('pending.js'), 'sem', 'unref', String(id)]);
+    assert.equal(stdout, 'waiting\nexit 0\n');
+  });
+
+  it('let process.exit() end a process with waits pending', async () => {
+    const id = sem.set();
+    const child = execFile(process.execPath, [fixture('pending.js'), 'sem', 'exit', String(id)], { encoding: 'utf8' });
+    const [code, signal] = await once(child, 'exit');
+    assert.deepEqual([code, signal], [3, null]);
+    assert.equal(semctl(id, 0, GETNCNT), 0);
+    assert.equal(semctl(id, 0, GETVAL), 0);
+  });
+
+  it('work in worker_threads, and a worker terminated with waits pending ends cleanly', async () => {
+    const id = sem.set(5);
+    const worker = new Worker(fixture('sem-worker.js'), { workerData: { semid: id, mode: 'pending' } });
+    const exited = once(worker, 'exit');
+    const waiting = once(worker, 'message');
+    semopSync(id, give(0));
+    semopSync(id, take(1));
+    await semop(id, give(2));
+    await semop(id, take(3));
+    await waiting;
+    await waitUntil(() => semctl(id, 4, GETNCNT) === 8);
+    await worker.terminate();
+    await exited;
+    // The worker's waiter threads are gone: what is given now stays.
+    assert.equal(semctl(id, 4, GETNCNT), 0);
+    semopSync(id, give(4));
+    await sleep(20);
+    assert.equal(semctl(id, 4, GETVAL), 1);
+  });
+
+  it('undo an operation that completed for a worker terminated before it could hear so', async () => {
+    const id = sem.set(5);
+    const worker = new Worker(fixture('sem-worker.js'), { workerData: { semid: id, mode: 'busy' } });
+    const exited = once(worker, 'exit');
+    const messages: unknown[] = [];
+    worker.on('message', (message) => messages.push(message));
+    await waitUntil(() => semctl(id, 4, GETNCNT) === 1);
+    semopSync(id, give(4));
+    // The take happened on the addon's thread; the worker's own thread is too busy to hear it.
+    await waitUntil(() => semctl(id, 4, GETNCNT) === 0);
+    assert.equal(semctl(id, 4, GETVAL), 0);
+    await worker.terminate();
+    await exited;
+    assert.deepEqual(messages, ['pending']);
+    assert.equal(semctl(id, 4, GETVAL), 1, 'given back');
+  });
+});
