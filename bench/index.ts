@@ -1,10 +1,12 @@
 // npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
 import { messageQueues } from './msg';
+import { semaphores } from './sem';
 import { sharedMemory } from './shm';
 
 async function main(): Promise<void> {
   sharedMemory();
   await messageQueues();
+  await semaphores();
 }
 
 void main();
