@@ -78,6 +78,8 @@ export interface Native {
   /** onComplete(id, status, value): status 0 done (value: the result), 1 cancelled, 2 failed (value: the error). */
   waiterInit(onComplete: (id: number, status: number, value: unknown) => void): void;
   waiterCancel(id: number): void;
+  /** Ends every waiting call and gives back what completed calls took but were never delivered. */
+  waiterStop(): void;
 }
 
 export const packageRoot = join(__dirname, '..', '..');

@@ -39,6 +39,9 @@ native.waiterInit((id, status, value) => {
   pending.delete(id);
   complete?.(status, value);
 });
+// process.exit() and uncaught exceptions end the main thread's process without the cleanup
+// that gives back what a completed call took: do it here, when no promise can settle anymore.
+process.on('exit', () => native.waiterStop());
 
 /**
  * Runs `start(ref)` (after `after` settles, if given), which makes the call: it returns the

@@ -36,6 +36,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("semctl", Napi::Function::New(env, Semctl));
   exports.Set("waiterInit", Napi::Function::New(env, WaiterInit));
   exports.Set("waiterCancel", Napi::Function::New(env, WaiterCancel));
+  exports.Set("waiterStop", Napi::Function::New(env, WaiterStop));
   return exports;
 }
 

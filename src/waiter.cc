@@ -87,6 +87,7 @@ WaiterPool::~WaiterPool() = default;
 double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref) {
   std::vector<pthread_t> exited;
   std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_) throw Napi::Error::New(env, "kernel-ipc: the process is exiting; no call can wait now");
   exited.swap(exitedThreads_);
   int error = 0;
   if (!resenderStarted_) {
@@ -182,17 +183,22 @@ void WaiterPool::Run(Pending& pending) {
   pending.errnum = errnum;
 }
 
-// Hands a completed call to JavaScript, or, once the environment is ending,
-// gives back what it took.
+// Hands a completed call to JavaScript, or, once the pool has stopped, gives
+// back what it took. Until Deliver takes it, it is listed in delivering_, so
+// that Stop can give it back if JavaScript will never run again.
 void WaiterPool::Finish(std::unique_ptr<Pending> pending) {
-  bool stopping;
+  bool queued = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping = stopping_;
+    if (!stopping_) queued = delivering_.insert(pending.get()).second;
   }
-  if (!stopping && completions_.NonBlockingCall(pending.get()) == napi_ok) {
-    pending.release();
-    return;
+  if (queued) {
+    if (completions_.NonBlockingCall(pending.get()) == napi_ok) {
+      pending.release();
+      return;
+    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    delivering_.erase(pending.get());
   }
   if (pending->status == kDone) pending->call->Abandon();
 }
@@ -222,27 +228,38 @@ void* WaiterPool::ResendLoop(void* arg) {
   }
 }
 
-// The environment is ending: interrupt every call, wait for every thread,
-// then let go of the thread-safe function.
-void WaiterPool::Shutdown(void* arg) {
-  auto* pool = static_cast<WaiterPool*>(arg);
-  std::unique_lock<std::mutex> lock(pool->mutex_);
-  pool->stopping_ = true;
-  for (const auto& entry : pool->calls_) {
+void WaiterPool::Stop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (stopping_) return;
+  stopping_ = true;
+  for (const auto& entry : calls_) {
     Pending& pending = *entry.second;
     pending.cancelled = true;
     if (pending.running) pthread_kill(pending.thread, WakeSignal());
   }
-  pool->queued_.notify_all();
-  pool->resend_.notify_one();
-  pool->exited_.wait(lock, [pool] { return pool->threads_ == 0; });
+  queued_.notify_all();
+  resend_.notify_one();
+  exited_.wait(lock, [this] { return threads_ == 0; });
   std::vector<pthread_t> exited;
-  exited.swap(pool->exitedThreads_);
-  bool resender = pool->resenderStarted_;
-  pool->resend_.notify_one();
+  exited.swap(exitedThreads_);
+  bool resender = resenderStarted_;
+  resend_.notify_one();
+  // No waiter is left to add to delivering_: what it holds will never be
+  // delivered now, and Deliver, if it ever runs, finds it gone.
+  std::unordered_set<Pending*> undelivered;
+  undelivered.swap(delivering_);
   lock.unlock();
-  if (resender) pthread_join(pool->resender_, nullptr);
+  if (resender) pthread_join(resender_, nullptr);
   for (pthread_t thread : exited) pthread_join(thread, nullptr);
+  for (Pending* pending : undelivered) {
+    if (pending->status == kDone) pending->call->Abandon();
+  }
+}
+
+// The environment is ending: stop, then let go of the thread-safe function.
+void WaiterPool::Shutdown(void* arg) {
+  auto* pool = static_cast<WaiterPool*>(arg);
+  pool->Stop();
   pool->completions_.Release();
 }
 
@@ -251,6 +268,11 @@ void WaiterPool::Shutdown(void* arg) {
 void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* pool,
                          Pending* raw) {
   std::unique_ptr<Pending> pending(raw);
+  {
+    std::lock_guard<std::mutex> lock(pool->mutex_);
+    // Not listed: Stop has already given back what it took.
+    if (pool->delivering_.erase(raw) == 0) return;
+  }
   if (static_cast<napi_env>(env) == nullptr) {  // the environment has ended
     if (pending->status == kDone) pending->call->Abandon();
     return;
@@ -280,6 +302,10 @@ void WaiterInit(const Napi::CallbackInfo& info) {
   EnvData& data = DataOf(info.Env());
   if (data.waiters) throw Napi::Error::New(info.Env(), "waiterInit: already initialised");
   data.waiters = std::make_unique<WaiterPool>(info.Env(), info[0].As<Napi::Function>());
+}
+
+void WaiterStop(const Napi::CallbackInfo& info) {
+  WaitersOf(info.Env()).Stop();
 }
 
 void WaiterCancel(const Napi::CallbackInfo& info) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace kernel_ipc {
@@ -49,6 +50,11 @@ class WaiterPool {
   // JS thread: interrupts call `id` unless it has completed. It completes
   // cancelled if the system call had not succeeded, else as done.
   void Cancel(double id);
+  // JS thread, when JavaScript will not run again (the environment or the
+  // process is ending): interrupts every call, waits for every thread, and
+  // gives back what calls took but JavaScript never received. Later calls to
+  // Stop do nothing; Start then throws.
+  void Stop();
 
  private:
   struct Pending;
@@ -74,6 +80,8 @@ class WaiterPool {
   // Every call not yet handed to JavaScript, by id: queued or running.
   std::unordered_map<double, std::unique_ptr<Pending>> calls_;
   std::deque<Pending*> queue_;       // of calls_, not yet running
+  // Completed calls handed to the thread-safe function, not yet to Deliver.
+  std::unordered_set<Pending*> delivering_;
   std::vector<pthread_t> exitedThreads_;  // to join
   size_t threads_ = 0;
   size_t idle_ = 0;
@@ -84,6 +92,9 @@ class WaiterPool {
 
 // waiterInit(onComplete): gives this environment its waiter threads.
 void WaiterInit(const Napi::CallbackInfo& info);
+// waiterStop(): see WaiterPool::Stop; for process.on('exit'), after which
+// Node ends the main thread's process without its cleanup hooks.
+void WaiterStop(const Napi::CallbackInfo& info);
 // waiterCancel(id): see WaiterPool::Cancel.
 void WaiterCancel(const Napi::CallbackInfo& info);
 // The environment's pool; throws if waiterInit was not called.

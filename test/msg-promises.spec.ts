@@ -190,6 +190,17 @@ describe('processes and workers with message-queue calls pending', function () {
     assert.equal(msgctl(id, IPC_STAT).qnum, 1);
   });
 
+  it('give back a message taken for a process that exited before it could hear of it', async () => {
+    const id = msg.queue();
+    const child = execFile(process.execPath, [fixture('pending.js'), 'msg', 'exit-taken', String(id)], { encoding: 'utf8' });
+    const [line] = await once(child.stdout!, 'data');
+    assert.equal(line, 'waiting\n');
+    msgsndSync(id, 1, 'taken');
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 3);
+    assert.deepEqual(msgrcvSync(id, 64, 0, IPC_NOWAIT), { type: 1, data: Buffer.from('taken') });
+  });
+
   it('survive workers terminated in the middle of calls that throw', async () => {
     const { stdout } = await run(process.execPath, [fixture('msg-terminate.js'), '100']);
     assert.equal(stdout, 'terminated 100\n');

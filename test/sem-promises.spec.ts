@@ -185,6 +185,17 @@ describe('processes and workers with semaphore waits pending', function () {
     assert.equal(semctl(id, 0, GETVAL), 0);
   });
 
+  it('undo a take that completed for a process that exited before it could hear of it', async () => {
+    const id = sem.set();
+    const child = execFile(process.execPath, [fixture('pending.js'), 'sem', 'exit-taken', String(id)], { encoding: 'utf8' });
+    const [line] = await once(child.stdout!, 'data');
+    assert.equal(line, 'waiting\n');
+    semopSync(id, give());
+    const [code] = await once(child, 'exit');
+    assert.equal(code, 3);
+    assert.equal(semctl(id, 0, GETVAL), 1, 'given back');
+  });
+
   it('work in worker_threads, and a worker terminated with waits pending ends cleanly', async () => {
     const id = sem.set(5);
     const worker = new Worker(fixture('sem-worker.js'), { workerData: { semid: id, mode: 'pending' } });
