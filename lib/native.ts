@@ -69,6 +69,8 @@ export interface Native {
   semget(key: number, nsems: number, flags: number): number;
   /** The array semop reads its operations from, as struct sembuf triples (num, op, flags). */
   semopBuffer(ops: Uint16Array): void;
+  /** Set by lib/sem.ts: the array last handed to semopBuffer, shared by every copy of it. */
+  semops?: Uint16Array;
   /** The first `count` operations of semopBuffer's array; timeoutMs < 0 waits for ever. */
   semop(semid: number, count: number, timeoutMs: number): void;
   /** Undefined when done at once, else the id of the waiter call. */

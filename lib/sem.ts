@@ -1,5 +1,5 @@
 // System V semaphore sets: the sem* mirror, its promise version, SemaphoreSet and Mutex.
-import { invalidArgType, invalidArgValue, invalidState, type IpcError, timeoutError } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, type IpcError, outOfRange, timeoutError } from './errors';
 import {
   createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
   permissionChanges, timeOf,
@@ -85,20 +85,20 @@ export function semget(key: number, nsems: number, flags: number): number {
   return native.semget(key | 0, nsems, flags);
 }
 
-// Operations go to the addon as struct sembuf triples in one reused array, handed over once:
-// the addon reads it during each call (and copies it for a call that has to wait).
-let packed = new Uint16Array(new ArrayBuffer(3 * 2 * 8));
-native.semopBuffer(packed);
+/** The most operations one semop takes here; the kernel's own limit (semopm) is usually 500. */
+const SEMOPS_MAX = 0xffff;
 
-/** Checks `ops` and writes them into `packed`; returns how many there are. */
-function pack(ops: unknown): number {
+/**
+ * `ops`, checked, as struct sembuf triples (num, op, flags). Each is read once, here: getters
+ * in `ops` run now, and cannot change (or, by making semops of their own, overwrite) what is
+ * passed to the addon.
+ */
+function checkOps(ops: unknown): number[] {
   if (!Array.isArray(ops)) throw invalidArgType('ops', 'an array of { num, op, flags }', ops);
   const count = ops.length;
   if (count === 0) throw invalidArgValue('ops', ops, 'must hold at least one operation');
-  if (3 * count > packed.length) {
-    packed = new Uint16Array(new ArrayBuffer(3 * 2 * count));
-    native.semopBuffer(packed);
-  }
+  if (count > SEMOPS_MAX) throw outOfRange('ops.length', `<= ${SEMOPS_MAX}`, count);
+  const triples = new Array<number>(3 * count);
   for (let i = 0; i < count; i++) {
     const entry: unknown = ops[i];
     if (typeof entry !== 'object' || entry === null) throw invalidArgType(`ops[${i}]`, 'of type object', entry);
@@ -106,11 +106,28 @@ function pack(ops: unknown): number {
     if (!isIntegerIn(num, 0, SEMNUM_MAX)) validateInteger(num, `ops[${i}].num`, 0, SEMNUM_MAX);
     if (!isIntegerIn(op, SHRT_MIN, SHRT_MAX)) validateInteger(op, `ops[${i}].op`, SHRT_MIN, SHRT_MAX);
     if (flags !== 0) validateFlagsIn(flags, semopFlags, 'IPC_NOWAIT and SEM_UNDO', `ops[${i}].flags`);
-    packed[3 * i] = num;
-    packed[3 * i + 1] = op;
-    packed[3 * i + 2] = flags;
+    triples[3 * i] = num;
+    triples[3 * i + 1] = op;
+    triples[3 * i + 2] = flags;
   }
-  return count;
+  return triples;
+}
+
+/**
+ * Writes checked operations where the addon reads them, and returns how many there are: call
+ * it right before the addon does. The array is one per environment, handed to the addon once
+ * (which saves reading a typed array on every call) and kept on the addon's exports, so that
+ * every copy of this module writes the array the addon reads.
+ */
+function packed(triples: number[]): number {
+  let array = native.semops;
+  if (array === undefined || array.length < triples.length) {
+    array = new Uint16Array(new ArrayBuffer(2 * Math.max(triples.length, 3 * 8)));
+    native.semopBuffer(array);
+    native.semops = array;
+  }
+  for (let i = 0; i < triples.length; i++) array[i] = triples[i];
+  return triples.length / 3;
 }
 
 /** The addon's timeout: -1 for none. */
@@ -126,7 +143,7 @@ function timeoutOf(timeoutMs: unknown): number {
 export function semop(semid: number, ops: SemOp[], timeoutMs?: number): void {
   validateId(semid, 'semid');
   const timeout = timeoutOf(timeoutMs);
-  native.semop(semid, pack(ops), timeout);
+  native.semop(semid, packed(checkOps(ops)), timeout);
 }
 
 /** kernel-ipc/promises semop: resolves once the operations are applied. */
@@ -138,18 +155,18 @@ export function semopAsync(semid: number, ops: SemOp[], timeoutMs?: number | Wai
     timeoutMs = undefined;
   }
   let timeout: number;
-  let count: number;
+  let triples: number[];
   let waitOptions: ValidWaitOptions;
   try {
     validateId(semid, 'semid');
     timeout = timeoutOf(timeoutMs);
-    count = pack(ops);
+    triples = checkOps(ops);
     waitOptions = validateWaitOptions(options);
   } catch (error) {
     return Promise.reject(error);
   }
-  // wait() starts the call at once, while `packed` still holds these operations.
-  return wait<void>(timeout < 0 ? 'semop' : 'semtimedop', waitOptions, (ref) => native.semopAsync(semid, count, timeout, ref));
+  const syscall = timeout < 0 ? 'semop' : 'semtimedop';
+  return wait<void>(syscall, waitOptions, (ref) => native.semopAsync(semid, packed(triples), timeout, ref));
 }
 
 const semctlCommands = new Set<number>([
@@ -181,7 +198,7 @@ export function semctl(semid: number, semnum: number, cmd: number, arg?: unknown
       // A C int: the kernel answers ERANGE outside 0..SEMVMX.
       return native.semctl(semid, semnum, cmd, validateInteger(arg, 'arg', INT32_MIN, INT32_MAX), -1, -1, -1);
     case SETALL:
-      return native.semctl(semid, semnum, cmd, valuesOf(arg), -1, -1, -1);
+      return native.semctl(semid, semnum, cmd, Int32Array.from(listOf(arg, 'arg', INT32_MIN, INT32_MAX)), -1, -1, -1);
     case IPC_SET:
       return native.semctl(semid, semnum, cmd, 0, ...permissionChanges(arg, 'arg'));
     default:
@@ -189,10 +206,12 @@ export function semctl(semid: number, semnum: number, cmd: number, arg?: unknown
   }
 }
 
-function valuesOf(values: unknown): Int32Array {
-  if (!Array.isArray(values)) throw invalidArgType('arg', 'an array of numbers', values);
-  values.forEach((value, i) => validateInteger(value, `arg[${i}]`, INT32_MIN, INT32_MAX));
-  return Int32Array.from(values as number[]);
+/** A list of values, copied (so each is read once, holes as undefined) and checked. */
+function listOf(values: unknown, name: string, min: number, max: number): number[] {
+  if (!Array.isArray(values)) throw invalidArgType(name, 'an array of numbers', values);
+  const copy: unknown[] = Array.from(values);
+  copy.forEach((value, i) => validateInteger(value, `${name}[${i}]`, min, max));
+  return copy as number[];
 }
 
 export interface SemaphoreSetOpenOptions {
@@ -292,9 +311,15 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
     }
     try {
       semctl(id, 0, SETALL, values);
-      // Any semop sets otime, the sign that the set is ready; this one changes no value.
-      const touch = values[0] === 0 ? [{ num: 0, op: 0 }] : [{ num: 0, op: -1 }, { num: 0, op: 1 }];
-      semop(id, touch.map((op) => ({ ...op, flags: IPC_NOWAIT })));
+      // Any semop sets otime, the sign that the set is ready; this one changes no value. Adding
+      // first fails only at SEMVMX (someone may have changed the value already), then taking
+      // first cannot fail.
+      try {
+        semop(id, [{ num: 0, op: 1, flags: IPC_NOWAIT }, { num: 0, op: -1, flags: IPC_NOWAIT }]);
+      } catch (error) {
+        if ((error as IpcError).code !== 'ERANGE') throw error;
+        semop(id, [{ num: 0, op: -1, flags: IPC_NOWAIT }, { num: 0, op: 1, flags: IPC_NOWAIT }]);
+      }
     } catch (error) {
       set.remove();
       throw error;
@@ -346,20 +371,19 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
   }
 
   set values(values: readonly number[]) {
-    if (!Array.isArray(values)) throw invalidArgType('values', 'an array of numbers', values);
-    values.forEach((value, i) => validateInteger(value, `values[${i}]`, 0, SEMVMX));
-    semctl(this.id, 0, SETALL, values);
+    semctl(this.id, 0, SETALL, listOf(values, 'values', 0, SEMVMX));
   }
 
   /** Apply `ops` atomically, waiting until they can be; see semop. */
   op(ops: SemOp[], options?: { timeout?: number }): void {
     const { timeout } = validateOptions<{ timeout?: number }>(options);
     validateTimeout(timeout);
-    const nowait = Array.isArray(ops) && ops.some((op: Partial<SemOp> | null) => ((op?.flags ?? 0) & IPC_NOWAIT) !== 0);
+    const triples = checkOps(ops);
     try {
-      semop(this.id, ops, timeout);
+      native.semop(this.id, packed(triples), timeout ?? -1);
     } catch (error) {
       // Without IPC_NOWAIT, semtimedop's EAGAIN can only mean that the time ran out.
+      const nowait = triples.some((flags, i) => i % 3 === 2 && (flags & IPC_NOWAIT) !== 0);
       if (timeout !== undefined && !nowait && (error as IpcError).code === 'EAGAIN') {
         throw timeoutError('semtimedop', timeout);
       }
@@ -369,7 +393,7 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
 
   /** Apply `ops` atomically without blocking the event loop; see kernel-ipc/promises semop. */
   opAsync(ops: SemOp[], options?: WaitOptions): Promise<void> {
-    return semopAsync(this.id, ops, options);
+    return semopAsync(this.id, ops, undefined, options);
   }
 
   /** Take `delta` (1) from semaphore `index`, waiting while its value is too small. */
@@ -451,12 +475,14 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
 
 function initialValues(size: unknown, initialValue: unknown): number[] {
   if (Array.isArray(initialValue)) {
-    if (size !== undefined) validateInteger(size, 'options.size', initialValue.length, initialValue.length);
-    if (initialValue.length === 0) throw invalidArgValue('options.initialValue', initialValue, 'must not be empty');
-    initialValue.forEach((value, i) => validateInteger(value, `options.initialValue[${i}]`, 0, SEMVMX));
-    return [...initialValue];
+    const values = listOf(initialValue, 'options.initialValue', 0, SEMVMX);
+    if (values.length === 0) throw invalidArgValue('options.initialValue', initialValue, 'must not be empty');
+    if (values.length > SEMNUM_MAX + 1) throw outOfRange('options.initialValue.length', `<= ${SEMNUM_MAX + 1}`, values.length);
+    if (size !== undefined) validateInteger(size, 'options.size', values.length, values.length);
+    return values;
   }
-  const count = size === undefined ? 1 : validateInteger(size, 'options.size', 1, INT32_MAX);
+  // semop addresses semaphores with an unsigned short: a set can use at most 65536 of them.
+  const count = size === undefined ? 1 : validateInteger(size, 'options.size', 1, SEMNUM_MAX + 1);
   validateInteger(initialValue, 'options.initialValue', 0, SEMVMX);
   return new Array<number>(count).fill(initialValue as number);
 }
@@ -471,7 +497,8 @@ function undoFlag(undo: unknown): number {
 
 /**
  * A lock between processes (and threads) on one semaphore: 1 is free, 0 is held. It is taken
- * with SEM_UNDO, so the kernel releases it when a holder dies, even by SIGKILL.
+ * with SEM_UNDO, so the kernel releases it when a holder process dies, even by SIGKILL (not
+ * when a worker thread ends: the kernel keeps SEM_UNDO per process).
  */
 export class Mutex {
   readonly semaphores: SemaphoreSet;

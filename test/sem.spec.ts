@@ -171,8 +171,44 @@ describe('semop', () => {
     assert.throws(() => semop(id, [{ num: 0, op: 1 }], -1), { name: 'RangeError', message: /"timeoutMs"/ });
     assert.throws(() => semop(id, [{ num: 0, op: 1 }], NaN), { name: 'RangeError', message: /"timeoutMs"/ });
     assert.throws(() => semop(id, [{ num: 0, op: 1 }], '5' as never), { name: 'TypeError', message: /"timeoutMs"/ });
+    assert.throws(() => semop(id, new Array(65536)), { name: 'RangeError', message: /"ops.length"/ });
     assert.equal(semctl(id, 0, GETVAL), 0);
     assert.equal(semctl(id, 0, IPC_STAT).otime, 0);
+  });
+
+  it('reads each operation once, so getters that make semops of their own change nothing', () => {
+    const id = sem.set(3);
+    let reads = 0;
+    const sneaky = {
+      get num() {
+        reads++;
+        // Its own semop, many operations long, made while the outer one is being read.
+        semop(id, Array.from({ length: 20 }, () => ({ num: 2, op: 1 })));
+        return 1;
+      },
+      op: 1,
+    };
+    semop(id, [{ num: 0, op: 1 }, sneaky]);
+    assert.equal(reads, 1);
+    assert.deepEqual(semctl(id, 0, GETALL), [1, 1, 20]);
+  });
+
+  it('serves every copy of the module (a cleared require cache) from the array the addon reads', () => {
+    const id = sem.set(2);
+    const path = require.resolve('../lib/sem');
+    const cached = require.cache[path];
+    const first = require(path) as typeof import('../lib/sem');
+    delete require.cache[path];
+    try {
+      const second = require(path) as typeof import('../lib/sem');
+      assert.notEqual(second, first);
+      second.semop(id, Array.from({ length: 30 }, () => ({ num: 1, op: 1 })));
+      first.semop(id, [{ num: 0, op: 1 }]);
+      second.semop(id, [{ num: 1, op: -10 }]);
+    } finally {
+      require.cache[path] = cached;
+    }
+    assert.deepEqual(semctl(id, 0, GETALL), [1, 20]);
   });
 });
 
@@ -284,6 +320,7 @@ describe('semctl', () => {
     assert.throws(() => semctl(id, 0, SETVAL, 2 ** 31), { name: 'RangeError', message: /"arg"/ });
     assert.throws(() => semctl(id, 0, SETALL, 1 as never), { name: 'TypeError', message: /"arg"/ });
     assert.throws(() => semctl(id, 0, SETALL, [0.5]), { name: 'RangeError', message: /"arg\[0\]"/ });
+    assert.throws(() => semctl(id, 0, SETALL, [5, , 7] as number[]), { name: 'TypeError', message: /"arg\[1\]"/ });
     assert.throws(() => semctl(id, 0, IPC_SET, null as never), { name: 'TypeError', message: /"arg"/ });
   });
 });
@@ -353,6 +390,9 @@ describe('fuzz: garbage into every semaphore export', function () {
       [{ num: 9, op: 1 }], [{ num: 0, op: 40000 }], [{ num: 0, op: 1, flags: 'x' }], [{ num: 0, op: -1, flags: SEM_UNDO }],
       [null], { mode: 0o600 }, { uid: -1 }, { size: 2 }, { initialValue: [1, 2] }, { initialValue: -1 }, { exclusive: false },
       { delta: 2 }, { undo: true }, { block: 'no' }, { timeout: -5 }, { signal: 1 }, { ref: false }, { waitForInit: false },
+      // Hostile shapes: a throwing getter, a Proxy, holes, and sizes too big to allocate.
+      [{ num: 0, get op(): number { throw new Error('getter'); } }], new Proxy([], { get() { throw new Error('proxy'); } }),
+      [, { num: 0, op: 1 }], { initialValue: [1, , 2] }, { size: 2 ** 31 - 1 }, { size: 1e8 }, new Array(70000),
     ];
     const created = (id: unknown) => {
       if (typeof id === 'number') sem.track(id);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  GETALL, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_STAT, Mutex, SemaphoreSet, semctl, semop, SEMVMX, SETALL, SharedMemory,
+  GETALL, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_STAT, Mutex, SemaphoreSet, semctl, semop, SEMVMX, SETALL, SETVAL, SharedMemory,
 } from '../lib';
 import { assertIpcError, assertRecent, randomKey, useSemCleanup, usePeers, useShmCleanup, waitUntil } from './helpers';
 
@@ -147,24 +147,29 @@ describe('SemaphoreSet', function () {
     assert.equal(SemaphoreSet.open(rawKey, { waitForInit: false }).id, raw);
   });
 
-  it('initialises exactly once when many processes create the same key at once', async () => {
+  it('makes creators that find the set already made wait for its initialisation', async () => {
     const key = randomKey();
     const creators = Array.from({ length: 8 }, () => peer());
     await Promise.all(creators.map((creator) => creator.request('ping')));
-    // Each creates or opens, then at once adds 1: an opener that ran ahead of the initialisation
-    // would have its 1 overwritten by it.
-    const ids = await Promise.all(creators.map((creator) => creator.request<number>('createAndRelease', key, { initialValue: 100 })));
-    sem.track(ids[0]);
-    assert.equal(new Set(ids).size, 1);
-    assert.deepEqual(semctl(ids[0], 0, GETALL), [108]);
+    // A slow creator, as before; the others create with exclusive: false and at once add 1,
+    // which the initialisation would overwrite if they did not wait for it.
+    const id = sem.semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600);
+    const ids = creators.map((creator) => creator.request<number>('createAndRelease', key, { initialValue: 100 }));
+    await sleep(200);
+    semctl(id, 0, SETVAL, 100);
+    semop(id, [{ num: 0, op: 1 }, { num: 0, op: -1 }]);
+    assert.deepEqual(await Promise.all(ids), creators.map(() => id));
+    assert.deepEqual(semctl(id, 0, GETALL), [108]);
   });
 
   it('rejects bad options with TypeError or RangeError naming them', () => {
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { size: 0 }), { name: 'RangeError', message: /"options.size"/ });
+    assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { size: 2 ** 31 - 1 }), { name: 'RangeError', message: /"options.size"/ });
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { size: 3, initialValue: [1, 2] }), { name: 'RangeError', message: /"options.size"/ });
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { initialValue: [] }), { name: 'TypeError', message: /'options.initialValue'/ });
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { initialValue: SEMVMX + 1 }), { name: 'RangeError', message: /"options.initialValue"/ });
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { initialValue: [0, -1] }), { name: 'RangeError', message: /"options.initialValue\[1\]"/ });
+    assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { initialValue: [1, , 2] as number[] }), { name: 'TypeError', message: /"options.initialValue\[1\]"/ });
     assert.throws(() => SemaphoreSet.create(IPC_PRIVATE, { mode: 0o1000 }), { name: 'RangeError', message: /"options.mode"/ });
     assert.throws(() => SemaphoreSet.open(IPC_PRIVATE), { name: 'TypeError', message: /'key'/ });
     assert.throws(() => SemaphoreSet.open(randomKey(), { timeout: -1 }), { name: 'RangeError', message: /"options.timeout"/ });
