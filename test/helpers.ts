@@ -13,13 +13,78 @@ import {
  * mulberry32: a small seeded generator, so that a fuzz failure can be replayed with
  * FUZZ_SEED=<seed>. Returns numbers in [0, 1).
  */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   return () => {
     seed = (seed + 0x6d2b79f5) | 0;
     let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** A fuzz run's randomness: FUZZ_SEED=<seed> replays the run that reported that seed. */
+export function fuzzer() {
+  const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
+  const next = seededRandom(seed);
+  return {
+    seed,
+    next,
+    pick: <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)],
+  };
+}
+
+export type FuzzTarget = [name: string, fn: (...args: any[]) => unknown];
+
+/**
+ * Makes `calls` calls of random `targets` with up to `maxArgs` random `values` each (running
+ * `between` every hundred calls), and checks that each only ever throws or rejects with an
+ * Error; resolves once every promise a call returned has settled.
+ */
+export async function fuzzCalls(
+  { seed, next, pick }: ReturnType<typeof fuzzer>,
+  targets: FuzzTarget[],
+  values: unknown[],
+  { calls, maxArgs, between }: { calls: number; maxArgs: number; between?: () => void },
+): Promise<void> {
+  const pending: Array<Promise<unknown>> = [];
+  for (let i = 0; i < calls; i++) {
+    const [name, fn] = pick(targets);
+    const args = Array.from({ length: Math.floor(next() * (maxArgs + 1)) }, () => pick(values));
+    try {
+      const result = fn(...args);
+      if (result instanceof Promise) {
+        pending.push(result.catch((error) => {
+          assert.ok(error instanceof Error, `${name} rejected with a non-Error (seed ${seed})`);
+        }));
+      }
+    } catch (error) {
+      assert.ok(error instanceof Error, `${name} threw a non-Error (seed ${seed})`);
+    }
+    if (i % 100 === 0) between?.();
+  }
+  await Promise.all(pending);
+}
+
+/** Fuzzed options for a call that could wait: a 5 ms timeout, so garbage cannot wait for ever. */
+export function briefly(options: unknown): any {
+  if (options === undefined) return { timeout: 5 };
+  return typeof options === 'object' && options !== null ? { ...options, timeout: 5 } : options;
+}
+
+/**
+ * Starts `call` with a signal that is aborted at once, after a microtask, an immediate or a
+ * timer turn, or never, one time in five each: for races between abort and completion.
+ */
+export function randomlyAborted<T>(call: (signal: AbortSignal) => Promise<T>): { result: Promise<T>; aborting: boolean } {
+  const controller = new AbortController();
+  const result = call(controller.signal);
+  const abort = () => controller.abort();
+  const when = randomInt(5);
+  if (when === 0) abort();
+  else if (when === 1) queueMicrotask(abort);
+  else if (when === 2) setImmediate(abort);
+  else if (when === 3) setTimeout(abort, 0);
+  return { result, aborting: when < 4 };
 }
 
 /** A key unlikely to be in use; tests create with IPC_EXCL, so a clash fails loudly. */

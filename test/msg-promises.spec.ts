@@ -2,7 +2,7 @@
 // and timeout without losing messages, and how processes and workers with calls pending end.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { pbkdf2, randomInt } from 'node:crypto';
+import { pbkdf2 } from 'node:crypto';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, msgctl, msgrcv as msgrcvSync, msgsnd as msgsndSync } from '../lib';
 import { msgrcv, msgsnd } from '../lib/promises';
-import { assertIpcError, useMsgCleanup, usePeers } from './helpers';
+import { assertIpcError, randomlyAborted, useMsgCleanup, usePeers } from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
 const run = promisify(execFile);
@@ -84,20 +84,10 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
     let aborts = 0;
     let rejected = 0;
     while (received < count) {
-      const controller = new AbortController();
-      const call = msgrcv(id, 64, 1, 0, { signal: controller.signal });
-      const abort = () => {
-        aborts++;
-        controller.abort();
-      };
-      // Abort at once, after a microtask, an immediate or a timer turn, or let it complete.
-      const when = randomInt(5);
-      if (when === 0) abort();
-      else if (when === 1) queueMicrotask(abort);
-      else if (when === 2) setImmediate(abort);
-      else if (when === 3) setTimeout(abort, 0);
+      const call = randomlyAborted((signal) => msgrcv(id, 64, 1, 0, { signal }));
+      if (call.aborting) aborts++;
       try {
-        seen[(await call).data.readUInt32LE(0)]++;
+        seen[(await call.result).data.readUInt32LE(0)]++;
         received++;
       } catch (error) {
         assert.equal((error as Error).name, 'AbortError');

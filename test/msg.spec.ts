@@ -7,7 +7,9 @@ import {
   MessageQueue, MSG_NOERROR, MSG_STAT, msgctl, msgget, msgrcv, msgsnd,
 } from '../lib';
 import * as promises from '../lib/promises';
-import { assertErrno, assertIpcError, assertRecent, compileC, randomKey, seededRandom, useMsgCleanup, usePeers } from './helpers';
+import {
+  assertErrno, assertIpcError, assertRecent, briefly, compileC, fuzzCalls, fuzzer, type FuzzTarget, randomKey, useMsgCleanup, usePeers,
+} from './helpers';
 
 const run = promisify(execFile);
 
@@ -316,9 +318,7 @@ describe('fuzz: garbage into every message-queue export', function () {
   const msg = useMsgCleanup();
 
   it('only ever throws or rejects with Errors, never crashes or blocks, and leaks nothing', async () => {
-    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-    const next = seededRandom(seed);
-    const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
+    const fuzz = fuzzer();
     const own = msg.queue();
     const removed = msgget(IPC_PRIVATE, 0o600);
     msgctl(removed, IPC_RMID);
@@ -348,10 +348,9 @@ describe('fuzz: garbage into every message-queue export', function () {
     };
     // Blocking calls get IPC_NOWAIT or a short timeout, so garbage cannot wait for ever.
     const nowait = (flags: unknown): any => (flags === undefined ? IPC_NOWAIT : typeof flags === 'number' ? flags | IPC_NOWAIT : flags);
-    const briefly = (options: unknown): any => (options === undefined ? { timeout: 5 } : typeof options === 'object' && options !== null ? { ...options, timeout: 5 } : options);
     const queues = [MessageQueue.create(randomKey())];
     msg.track(queues[0].id);
-    const targets: Array<[string, (...args: any[]) => unknown]> = [
+    const targets: FuzzTarget[] = [
       ['msgget', (...args) => created(msgget(args[0], args[1]))],
       ['msgsnd', (a, b, c, d) => msgsnd(a, b, c, nowait(d))],
       ['msgrcv', (a, b, c, d) => msgrcv(a, b, c, nowait(d))],
@@ -366,8 +365,8 @@ describe('fuzz: garbage into every message-queue export', function () {
       }],
       ['MessageQueue.open', (a) => MessageQueue.open(a)],
       ['MessageQueue#method', (a, b) => {
-        const queue = pick(queues);
-        const method = pick(['send', 'receive', 'sendAsync', 'receiveAsync', 'stat']);
+        const queue = fuzz.pick(queues);
+        const method = fuzz.pick(['send', 'receive', 'sendAsync', 'receiveAsync', 'stat']);
         if (method === 'send') return queue.send(a, { ...(typeof b === 'object' ? b : {}), block: false });
         if (method === 'receive') return queue.receive({ ...(typeof a === 'object' ? a : {}), block: false });
         if (method === 'sendAsync') return queue.sendAsync(a, briefly(b));
@@ -375,23 +374,7 @@ describe('fuzz: garbage into every message-queue export', function () {
         return queue.stat();
       }],
     ];
-    const pending: Array<Promise<unknown>> = [];
-    for (let i = 0; i < 10000; i++) {
-      const [name, fn] = pick(targets);
-      const args = Array.from({ length: Math.floor(next() * 6) }, () => pick(values));
-      try {
-        const result = fn(...args);
-        if (result instanceof Promise) {
-          pending.push(result.catch((error) => {
-            assert.ok(error instanceof Error, `${name} rejected with a non-Error (seed ${seed})`);
-          }));
-        }
-      } catch (error) {
-        assert.ok(error instanceof Error, `${name} threw a non-Error (seed ${seed})`);
-      }
-      if (i % 100 === 0) refill();
-    }
-    await Promise.all(pending);
+    await fuzzCalls(fuzz, targets, values, { calls: 10000, maxArgs: 5, between: refill });
     assert.equal(typeof msgctl(own, IPC_STAT).qnum, 'number');
   });
 });

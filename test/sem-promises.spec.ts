@@ -2,7 +2,7 @@
 // that never hide an operation that happened, and how processes and workers with waits end.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { pbkdf2, randomInt } from 'node:crypto';
+import { pbkdf2 } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { GETALL, GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, SEM_UNDO, semctl, semget, semop as semopSync } from '../lib';
 import { semop } from '../lib/promises';
-import { assertIpcError, useSemCleanup, usePeers, waitUntil } from './helpers';
+import { assertIpcError, randomlyAborted, useSemCleanup, usePeers, waitUntil } from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
 const run = promisify(execFile);
@@ -85,20 +85,10 @@ describe('kernel-ipc/promises semop', function () {
     let aborts = 0;
     let rejected = 0;
     while (taken < count) {
-      const controller = new AbortController();
-      const call = semop(id, take(), { signal: controller.signal });
-      const abort = () => {
-        aborts++;
-        controller.abort();
-      };
-      // Abort at once, after a microtask, an immediate or a timer turn, or let it complete.
-      const when = randomInt(5);
-      if (when === 0) abort();
-      else if (when === 1) queueMicrotask(abort);
-      else if (when === 2) setImmediate(abort);
-      else if (when === 3) setTimeout(abort, 0);
+      const call = randomlyAborted((signal) => semop(id, take(), { signal }));
+      if (call.aborting) aborts++;
       try {
-        await call;
+        await call.result;
         taken++;
       } catch (error) {
         assert.equal((error as Error).name, 'AbortError');

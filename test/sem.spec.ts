@@ -9,7 +9,8 @@ import {
 } from '../lib';
 import * as promises from '../lib/promises';
 import {
-  assertErrno, assertIpcError, assertRecent, compileC, randomKey, seededRandom, useSemCleanup, usePeers, waitUntil,
+  assertErrno, assertIpcError, assertRecent, briefly, compileC, fuzzCalls, fuzzer, type FuzzTarget, randomKey, useSemCleanup,
+  usePeers, waitUntil,
 } from './helpers';
 
 const run = promisify(execFile);
@@ -376,9 +377,7 @@ describe('fuzz: garbage into every semaphore export', function () {
   const sem = useSemCleanup();
 
   it('only ever throws or rejects with Errors, never crashes or blocks, and leaks nothing', async () => {
-    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-    const next = seededRandom(seed);
-    const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
+    const fuzz = fuzzer();
     const own = sem.set(2);
     const removed = semget(IPC_PRIVATE, 1, 0o600);
     semctl(removed, 0, IPC_RMID);
@@ -402,12 +401,11 @@ describe('fuzz: garbage into every semaphore export', function () {
     const nowait = (ops: unknown): any => (Array.isArray(ops)
       ? ops.map((op) => (typeof op === 'object' && op !== null ? { ...op, flags: (op.flags ?? 0) | IPC_NOWAIT } : op))
       : ops);
-    const briefly = (options: unknown): any => (options === undefined ? { timeout: 5 } : typeof options === 'object' && options !== null ? { ...options, timeout: 5 } : options);
     const sets = [SemaphoreSet.create(randomKey(), { size: 2 })];
     sem.track(sets[0].id);
     const mutexes = [new Mutex(SemaphoreSet.create(IPC_PRIVATE, { initialValue: 1 }))];
     sem.track(mutexes[0].semaphores.id);
-    const targets: Array<[string, (...args: any[]) => unknown]> = [
+    const targets: FuzzTarget[] = [
       ['semget', (...args) => created(semget(args[0], args[1], args[2]))],
       ['semop', (a, b, c) => semop(a, nowait(b), c)],
       ['semctl', (a, b, c, d) => (c === IPC_RMID ? undefined : semctl(a, b, c, d))],
@@ -420,8 +418,8 @@ describe('fuzz: garbage into every semaphore export', function () {
       }],
       ['SemaphoreSet.open', (a, b) => SemaphoreSet.open(a, { ...(typeof b === 'object' ? b : {}), timeout: 5 })],
       ['SemaphoreSet#method', (a, b, c) => {
-        const set = pick(sets);
-        const method = pick(['values', 'setValue', 'op', 'opAsync', 'acquire', 'acquireAsync', 'release', 'waitForZero', 'waitForZeroAsync', 'lastPid']);
+        const set = fuzz.pick(sets);
+        const method = fuzz.pick(['values', 'setValue', 'op', 'opAsync', 'acquire', 'acquireAsync', 'release', 'waitForZero', 'waitForZeroAsync', 'lastPid']);
         const options = { ...(typeof b === 'object' ? b : {}), block: false, timeout: 5 };
         if (method === 'values') return (set.values = a);
         if (method === 'setValue') return set.setValue(a, b);
@@ -435,31 +433,16 @@ describe('fuzz: garbage into every semaphore export', function () {
         return set.lastPid(a);
       }],
       ['Mutex', (a, b) => {
-        const method = pick(['new', 'tryLock', 'unlock', 'lockAsync', 'withLock']);
+        const method = fuzz.pick(['new', 'tryLock', 'unlock', 'lockAsync', 'withLock']);
         if (method === 'new') return new Mutex(a, b);
-        const mutex = pick(mutexes);
+        const mutex = fuzz.pick(mutexes);
         if (method === 'tryLock') return mutex.tryLock();
         if (method === 'unlock') return mutex.unlock();
         if (method === 'lockAsync') return mutex.lockAsync(briefly(a)).then(() => mutex.unlock());
         return mutex.held ? undefined : mutex.withLock(a, { timeout: 5 });
       }],
     ];
-    const pending: Array<Promise<unknown>> = [];
-    for (let i = 0; i < 10000; i++) {
-      const [name, fn] = pick(targets);
-      const args = Array.from({ length: Math.floor(next() * 5) }, () => pick(values));
-      try {
-        const result = fn(...args);
-        if (result instanceof Promise) {
-          pending.push(result.catch((error) => {
-            assert.ok(error instanceof Error, `${name} rejected with a non-Error (seed ${seed})`);
-          }));
-        }
-      } catch (error) {
-        assert.ok(error instanceof Error, `${name} threw a non-Error (seed ${seed})`);
-      }
-    }
-    await Promise.all(pending);
+    await fuzzCalls(fuzz, targets, values, { calls: 10000, maxArgs: 4 });
     assert.equal(semctl(own, 0, GETALL).length, 2);
   });
 });

@@ -14,7 +14,7 @@ import {
   IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
 } from '../lib';
-import { assertErrno, collectGarbage, randomKey, seededRandom, useShmCleanup } from './helpers';
+import { assertErrno, collectGarbage, fuzzer, randomKey, useShmCleanup } from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
 
@@ -338,9 +338,7 @@ describe('fuzz: garbage into every export', function () {
   const ipc = useShmCleanup();
 
   it('only ever throws Errors, never crashes, and leaks nothing', () => {
-    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1e9);
-    const next = seededRandom(seed);
-    const pick = <T>(values: readonly T[]): T => values[Math.floor(next() * values.length)];
+    const { seed, next, pick } = fuzzer();
     // A small key, because every number in the pool also lands in size arguments.
     let key = 0;
     let own = -1;
