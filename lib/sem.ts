@@ -271,8 +271,8 @@ function validateIndex(index: unknown): number {
   return isIntegerIn(index, 0, SEMNUM_MAX) ? index : validateInteger(index, 'index', 0, SEMNUM_MAX);
 }
 
-function validateTimeout(timeout: unknown, name = 'options.timeout'): number | undefined {
-  return timeout === undefined ? undefined : validateInteger(timeout, name, 0, INT32_MAX);
+function validateTimeout(timeout: unknown): number | undefined {
+  return timeout === undefined ? undefined : validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
 }
 
 /**

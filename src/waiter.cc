@@ -117,13 +117,18 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
   return id;
 }
 
+// Under mutex_: marks the call cancelled and, if a waiter is in its system
+// call, interrupts it with the wake signal.
+void WaiterPool::Interrupt(Pending& pending) {
+  pending.cancelled = true;
+  if (pending.running) pthread_kill(pending.thread, WakeSignal());
+}
+
 void WaiterPool::Cancel(double id) {
   std::lock_guard<std::mutex> lock(mutex_);
   auto found = calls_.find(id);
   if (found == calls_.end()) return;  // already completing
-  Pending* pending = found->second.get();
-  pending->cancelled = true;
-  if (pending->running) pthread_kill(pending->thread, WakeSignal());
+  Interrupt(*found->second);
   resend_.notify_one();
 }
 
@@ -222,8 +227,7 @@ void* WaiterPool::ResendLoop(void* arg) {
     pool->resend_.wait_for(lock, delay);
     delay = std::min<std::chrono::milliseconds>(delay * 2, kLastResend);
     for (const auto& entry : pool->calls_) {
-      const Pending& pending = *entry.second;
-      if (pending.cancelled && pending.running) pthread_kill(pending.thread, WakeSignal());
+      if (entry.second->cancelled) Interrupt(*entry.second);
     }
   }
 }
@@ -232,11 +236,7 @@ void WaiterPool::Stop() {
   std::unique_lock<std::mutex> lock(mutex_);
   if (stopping_) return;
   stopping_ = true;
-  for (const auto& entry : calls_) {
-    Pending& pending = *entry.second;
-    pending.cancelled = true;
-    if (pending.running) pthread_kill(pending.thread, WakeSignal());
-  }
+  for (const auto& entry : calls_) Interrupt(*entry.second);
   queued_.notify_all();
   resend_.notify_one();
   exited_.wait(lock, [this] { return threads_ == 0; });

@@ -63,6 +63,7 @@ class WaiterPool {
   using Completions =
       Napi::TypedThreadSafeFunction<WaiterPool, Pending, Deliver>;
 
+  static void Interrupt(Pending& pending);
   static void* WaitLoop(void* pool);
   static void Run(Pending& pending);
   static void* ResendLoop(void* pool);
