@@ -150,7 +150,7 @@ export function msgsndAsync(
     const id = native.msgsndAsync(msqid, type, bytes, flags, ref);
     waiting = id !== undefined;
     return id;
-  }, earlier);
+  }, undefined, earlier);
   if (earlier !== undefined || waiting) {
     const last = Promise.allSettled([earlier, sent]);
     sendsWaiting.set(msqid, last);

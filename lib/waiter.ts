@@ -46,12 +46,15 @@ process.on('exit', () => native.waiterStop());
 /**
  * Runs `start(ref)` (after `after` settles, if given), which makes the call: it returns the
  * result when the call completed at once, or the id of a waiter call. An abort or timeout
- * rejects only if the call took nothing: one the kernel completed anyway resolves.
+ * rejects only if the call took nothing: one the kernel completed anyway resolves, with what
+ * `adopt` makes of the result, at once, so that what it holds (a descriptor) has an owner
+ * before JavaScript could stop running.
  */
-export function wait<T>(
+export function wait<T, R = T>(
   syscall: string,
   { signal, timeout, ref }: ValidWaitOptions,
-  start: (ref: boolean) => T | number,
+  start: (ref: boolean) => R | number,
+  adopt: (result: R) => T = (result) => result as unknown as T,
   after?: Promise<unknown>,
 ): Promise<T> {
   if (signal?.aborted) return Promise.reject(abortError(signal.reason));
@@ -75,6 +78,13 @@ export function wait<T>(
         reject(error);
       }
     };
+    const settle = (result: R) => {
+      try {
+        resolve(adopt(result));
+      } catch (error) {
+        reject(error);
+      }
+    };
     const onAbort = () => stop(abortError(signal!.reason));
     signal?.addEventListener('abort', onAbort, { once: true });
     if (timeout !== undefined) {
@@ -85,7 +95,7 @@ export function wait<T>(
     const begin = () => {
       if (stoppedBy !== undefined) return;
       started = true;
-      let result: T | number;
+      let result: R | number;
       try {
         result = start(ref);
       } catch (error) {
@@ -95,13 +105,13 @@ export function wait<T>(
       }
       if (typeof result !== 'number') {
         finish();
-        resolve(result);
+        settle(result);
         return;
       }
       id = result;
       pending.set(id, (status, value) => {
         finish();
-        if (status === DONE) resolve(value as T);
+        if (status === DONE) settle(value as R);
         else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
         else reject(value);
       });

@@ -39,8 +39,6 @@ constexpr auto kLastResend = std::chrono::milliseconds(100);
 // (the waiter's and the event loop's). Linux's socket busy-polling does alike.
 constexpr auto kPollFor = std::chrono::microseconds(50);
 
-int WakeSignal() { return SIGRTMAX - 2; }
-
 void OnWake(int) {}
 
 void InstallWakeHandler() {
@@ -71,6 +69,8 @@ int StartThread(pthread_t* thread, void* (*main)(void*), void* arg) {
 }
 
 }  // namespace
+
+int WakeSignal() { return SIGRTMAX - 2; }
 
 WaiterPool::WaiterPool(Napi::Env env, Napi::Function onComplete) {
   InstallWakeHandler();
@@ -283,7 +283,7 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
     if (pending->status == kDone) {
       value = pending->call->Result(env);
     } else if (pending->status == kFailed) {
-      value = ErrnoError(env, pending->errnum, pending->call->Syscall()).Value();
+      value = ErrnoError(env, pending->errnum, pending->call->Syscall(), pending->call->Path()).Value();
     }
     onComplete.Call({Napi::Number::New(env, pending->id), Napi::Number::New(env, pending->status), value});
   } catch (const Napi::Error& error) {

@@ -21,6 +21,8 @@ class BlockingCall {
  public:
   virtual ~BlockingCall() = default;
   virtual const char* Syscall() const = 0;
+  // The file the call is about, for its error (as Node's fs errors name it).
+  virtual const char* Path() const { return nullptr; }
   // Makes the call once; returns 0 or its errno. Blocking, EINTR means it was
   // interrupted; not blocking, kWouldBlock means it would have waited.
   virtual int Run(bool block) = 0;
@@ -90,6 +92,10 @@ class WaiterPool {
   pthread_t resender_;
   bool stopping_ = false;
 };
+
+// The signal that interrupts a waiter's system call: never blocked by the
+// threads that wait, never to be blocked by sigprocmask.
+int WakeSignal();
 
 // waiterInit(onComplete): gives this environment its waiter threads.
 void WaiterInit(const Napi::CallbackInfo& info);
