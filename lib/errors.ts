@@ -74,6 +74,16 @@ export function invalidState(message: string): Error {
   return withCode(new Error(`Invalid state: ${message}`), 'ERR_INVALID_STATE');
 }
 
+/** TypeError [ERR_INVALID_FD_TYPE], as net.Socket names a descriptor it cannot stream. */
+export function notFifo(path: string): TypeError {
+  return Object.assign(withCode(new TypeError(`'${path}' is not a FIFO`), 'ERR_INVALID_FD_TYPE'), { path });
+}
+
+/** TypeError [ERR_UNKNOWN_SIGNAL], as process.kill reports it. */
+export function unknownSignal(value: unknown): TypeError {
+  return withCode(new TypeError(`Unknown signal: ${inspect(value)}`), 'ERR_UNKNOWN_SIGNAL');
+}
+
 /** RangeError [ERR_BUFFER_OUT_OF_BOUNDS], as Buffer's read methods throw it. */
 export function bufferOutOfBounds(): RangeError {
   return withCode(new RangeError('Attempt to access memory outside buffer bounds'), 'ERR_BUFFER_OUT_OF_BOUNDS');

@@ -1,10 +1,14 @@
 // The public exports of kernel-ipc.
+import { fifoConstants } from './fifo';
 import { ipcConstants } from './ipc';
 import { msgConstants } from './msg';
 import { semConstants } from './sem';
 import { shmConstants } from './shm';
+import { signalConstants } from './signals';
 
 export { IpcError } from './errors';
+export { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from './fifo';
+export type { FifoReaderOptions } from './fifo';
 export {
   ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT,
 } from './ipc';
@@ -33,6 +37,12 @@ export type {
   SharedMemoryCreateOptions, SharedMemoryOpenOptions, ShmidDs, ShmidDsWithId, ShmLimits,
   ShmSetOptions, ShmUsage,
 } from './shm';
+export {
+  SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, sigpending, sigprocmask, sigqueue, watchSignals,
+} from './signals';
+export type { Signal, SignalInfo, WatchSignalsOptions } from './signals';
 
 /** Every constant, also exported by name. */
-export const constants = Object.freeze({ ...ipcConstants, ...shmConstants, ...msgConstants, ...semConstants });
+export const constants = Object.freeze({
+  ...ipcConstants, ...shmConstants, ...msgConstants, ...semConstants, ...fifoConstants, ...signalConstants,
+});

@@ -45,6 +45,15 @@ export interface ReceivedMessage {
   data: Buffer;
 }
 
+/** A signal taken by sigwaitinfo: `value` only when it was sent with sigqueue. */
+export interface NativeSiginfo {
+  signo: number;
+  code: number;
+  pid: number;
+  uid: number;
+  value?: number;
+}
+
 /** A SHM_RDONLY mapping: an opaque handle that only the addon reads through. */
 export type ReadOnlyMapping = { readonly __brand: 'ReadOnlyMapping' };
 
@@ -77,6 +86,19 @@ export interface Native {
   semopAsync(semid: number, count: number, timeoutMs: number, ref: boolean): number | undefined;
   /** arg: SETVAL's value or SETALL's values; uid/gid/mode: IPC_SET's, -1 keeps. */
   semctl(semid: number, semnum: number, cmd: number, arg: number | Int32Array, uid: number, gid: number, mode: number): unknown;
+  mkfifo(path: string, mode: number): void;
+  /** A non-blocking descriptor; for writing, ENXIO while the FIFO has no reader. */
+  fifoOpen(path: string, forWriting: boolean): number;
+  /** { fd } when the FIFO has a reader, else the id of a waiter call that resolves with it. */
+  fifoOpenWriterAsync(path: string, ref: boolean): number | { fd: number };
+  /** Installs sigprocmask's handler. reserved: the waiters' wake signal, and the one that carries mask changes. */
+  signalsInit(): { rtmin: number; rtmax: number; reserved: number[] };
+  /** The calling thread's previous mask; the change reaches every thread of the process. */
+  sigprocmask(how: number, signals: number[]): number[];
+  sigpending(): number[];
+  sigqueue(pid: number, signo: number, value: number): void;
+  /** The signal when one was pending, else the id of a waiter call that resolves with it. */
+  sigwaitinfoAsync(signals: number[], ref: boolean): number | NativeSiginfo;
   /** onComplete(id, status, value): status 0 done (value: the result), 1 cancelled, 2 failed (value: the error). */
   waiterInit(onComplete: (id: number, status: number, value: unknown) => void): void;
   waiterCancel(id: number): void;

@@ -4,4 +4,6 @@ export { msgrcvAsync as msgrcv, msgsndAsync as msgsnd } from './msg';
 export type { ReceivedMessage } from './msg';
 export { semopAsync as semop } from './sem';
 export type { SemOp } from './sem';
+export { sigwaitinfoAsync as sigwaitinfo } from './signals';
+export type { Signal, SignalInfo } from './signals';
 export type { WaitOptions } from './waiter';

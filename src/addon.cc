@@ -3,10 +3,12 @@
 
 #include "env_data.h"
 #include "errors.h"
+#include "fifo.h"
 #include "ipc.h"
 #include "msg.h"
 #include "sem.h"
 #include "shm.h"
+#include "signals.h"
 #include "waiter.h"
 
 namespace kernel_ipc {
@@ -34,6 +36,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("semop", Napi::Function::New(env, Semop));
   exports.Set("semopAsync", Napi::Function::New(env, SemopAsync));
   exports.Set("semctl", Napi::Function::New(env, Semctl));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("fifoOpen", Napi::Function::New(env, FifoOpen));
+  exports.Set("fifoOpenWriterAsync", Napi::Function::New(env, FifoOpenWriterAsync));
+  exports.Set("signalsInit", Napi::Function::New(env, SignalsInit));
+  exports.Set("sigprocmask", Napi::Function::New(env, Sigprocmask));
+  exports.Set("sigpending", Napi::Function::New(env, Sigpending));
+  exports.Set("sigqueue", Napi::Function::New(env, Sigqueue));
+  exports.Set("sigwaitinfoAsync", Napi::Function::New(env, SigwaitinfoAsync));
   exports.Set("waiterInit", Napi::Function::New(env, WaiterInit));
   exports.Set("waiterCancel", Napi::Function::New(env, WaiterCancel));
   exports.Set("waiterStop", Napi::Function::New(env, WaiterStop));

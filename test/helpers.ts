@@ -2,11 +2,12 @@
 import assert from 'node:assert/strict';
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { closeSync, constants as fsConstants, openSync, promises as fsPromises } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 export { compileC } from '../tools/compile-c';
 import {
-  IPC_PRIVATE, IPC_RMID, msgctl, msgget, type ReadOnlyBuffer, semctl, semget, shmat, shmctl, shmdt, shmget,
+  IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, type ReadOnlyBuffer, semctl, semget, shmat, shmctl, shmdt, shmget,
 } from '../lib';
 
 /**
@@ -161,8 +162,9 @@ export class Peer {
   #next = 0;
   #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
-  constructor() {
+  constructor(env?: NodeJS.ProcessEnv) {
     this.child = fork(join(__dirname, 'fixtures', 'peer.js'), [], {
+      env: env && { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Buffers and errors cross as themselves.
       serialization: 'advanced',
@@ -201,14 +203,14 @@ export class Peer {
 }
 
 /** Peers started in a test are stopped after it, even when it fails. */
-export function usePeers(): () => Peer {
+export function usePeers(): (env?: NodeJS.ProcessEnv) => Peer {
   const peers: Peer[] = [];
   afterEach(async () => {
     await Promise.all(peers.map((peer) => peer.stop()));
     peers.length = 0;
   });
-  return () => {
-    const peer = new Peer();
+  return (env) => {
+    const peer = new Peer(env);
     peers.push(peer);
     return peer;
   };
@@ -278,6 +280,24 @@ export function assertIpcError(error: unknown, code: string, syscall: string): t
 /** Asserts that `fn` throws an IpcError with this errno code and syscall. */
 export function assertErrno(fn: () => unknown, code: string, syscall: string): void {
   assert.throws(fn, (error) => assertIpcError(error, code, syscall));
+}
+
+/**
+ * Holds all four threadpool threads in Node's own fs.open of FIFOs without writers (in `dir`),
+ * as fs.createReadStream(fifo) would; release() opens each for writing (without the pool) so
+ * they finish, and closes everything.
+ */
+export function parkThreadpool(dir: string): { release(): Promise<void> } {
+  const fifos = [0, 1, 2, 3].map((i) => join(dir, `parked${i}`));
+  for (const path of fifos) mkfifo(path);
+  const opened = fifos.map((path) => fsPromises.open(path, 'r'));
+  return {
+    async release() {
+      const writers = fifos.map((path) => openSync(path, fsConstants.O_WRONLY | fsConstants.O_NONBLOCK));
+      for (const handle of await Promise.all(opened)) await handle.close();
+      for (const fd of writers) closeSync(fd);
+    },
+  };
 }
 
 /** Polls `condition` every few ms, for up to 10 s: for a state another process or thread reaches. */

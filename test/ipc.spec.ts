@@ -70,6 +70,8 @@ describe('constants', () => {
     const names = Object.keys(constants);
     const program = compileC(`
 #define _GNU_SOURCE
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { constants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import {
+  SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, sigpending, sigprocmask, sigqueue, watchSignals,
+} from '../lib';
+import { sigwaitinfo } from '../lib/promises';
+import { parkThreadpool, type Peer, usePeers } from './helpers';
+
+const run = promisify(execFile);
+const fixture = (name: string) => join(__dirname, 'fixtures', name);
+// glibc's: it keeps 32 and 33 for itself.
+const SIGRTMIN = 34;
+
+/** Whether a /proc mask (hex) has signal `signo`. */
+function has(mask: string, signo: number): boolean {
+  return (BigInt(`0x${mask}`) & (1n << BigInt(signo - 1))) !== 0n;
+}
+
+/** Asserts that `signal` stays pending in `peer` and that its handler has not run. */
+async function assertHeldBack(peer: Peer, signal: NodeJS.Signals): Promise<void> {
+  await sleep(50);
+  assert.ok(has(await peer.request<string>('processPending'), constants.signals[signal]), `${signal} is not in ShdPnd`);
+  assert.ok((await peer.request<string[]>('sigpending')).includes(signal));
+  assert.equal(await peer.request('handled', signal), 0, 'no handler runs while the signal is blocked');
+}
+
+/** Unblocks `signal` in `peer` and asserts that its handler then runs exactly once. */
+async function assertDeliveredOnce(peer: Peer, signal: NodeJS.Signals): Promise<void> {
+  assert.ok((await peer.request<string[]>('sigprocmask', 'SIG_UNBLOCK', [signal])).includes(signal));
+  const deadline = Date.now() + 5000;
+  while ((await peer.request('handled', signal)) === 0 && Date.now() < deadline) await sleep(5);
+  await sleep(50);
+  assert.equal(await peer.request('handled', signal), 1);
+  assert.deepEqual(await peer.request('sigpending'), []);
+}
+
+describe('sigprocmask', function () {
+  this.timeout(20000);
+  const newPeer = usePeers();
+
+  it('blocks in every thread: a kill from a shell stays pending, no handler runs; unblocked, it runs once', async () => {
+    const peer = newPeer();
+    await peer.request('countSignal', 'SIGUSR2');
+    await peer.request('startThreadpool');
+    await peer.request('startWorker');
+    assert.deepEqual(await peer.request('sigprocmask', 'SIG_BLOCK', ['SIGUSR2']), []);
+    const masks = await peer.request<string[]>('threadMasks');
+    // The main thread, V8's platform workers, the inspector's signal thread, four threadpool
+    // threads, a worker's threads.
+    assert.ok(masks.length >= 8, `only ${masks.length} threads`);
+    assert.deepEqual(masks.filter((mask) => !has(mask, constants.signals.SIGUSR2)), [], 'every thread blocks SIGUSR2');
+    execFileSync('kill', ['-USR2', String(peer.pid)]);
+    await assertHeldBack(peer, 'SIGUSR2');
+    await assertDeliveredOnce(peer, 'SIGUSR2');
+  });
+
+  it('reaches threads started after the change', async () => {
+    const peer = newPeer({ UV_THREADPOOL_SIZE: '6' });
+    const before = (await peer.request<string[]>('threadMasks')).length;
+    await peer.request('sigprocmask', SIG_BLOCK, ['SIGTERM', SIGRTMIN + 1]);
+    await peer.request('startThreadpool');
+    await peer.request('startWorker');
+    const masks = await peer.request<string[]>('threadMasks');
+    assert.ok(masks.length >= before + 7, `${masks.length} threads, ${before} before`);
+    for (const mask of masks) assert.ok(has(mask, constants.signals.SIGTERM) && has(mask, SIGRTMIN + 1), mask);
+  });
+
+  it('holds a signal from a parent Node process back while the threadpool is busy', async () => {
+    const peer = newPeer();
+    await peer.request('countSignal', 'SIGHUP');
+    await peer.request('startBusy');
+    try {
+      await peer.request('sigprocmask', 'SIG_BLOCK', ['SIGHUP']);
+      process.kill(peer.pid, 'SIGHUP');
+      await assertHeldBack(peer, 'SIGHUP');
+      await assertDeliveredOnce(peer, 'SIGHUP');
+    } finally {
+      await peer.request('stopBusy');
+    }
+  });
+
+  it('SIG_SETMASK replaces the mask; each call returns the previous one as names', async () => {
+    const peer = newPeer();
+    assert.deepEqual(await peer.request('sigprocmask', 'SIG_BLOCK', ['SIGHUP', constants.signals.SIGUSR2]), []);
+    assert.deepEqual(
+      await peer.request('sigprocmask', SIG_SETMASK, ['SIGTERM', 'SIGRTMIN+1', 'SIGRTMAX']),
+      ['SIGHUP', 'SIGUSR2'],
+    );
+    const [main] = await peer.request<string[]>('threadMasks');
+    assert.ok(!has(main, constants.signals.SIGHUP) && has(main, constants.signals.SIGTERM));
+    assert.deepEqual(await peer.request('sigprocmask', SIG_UNBLOCK, ['SIGTERM']), ['SIGTERM', 'SIGRTMIN+1', 'SIGRTMAX']);
+    assert.deepEqual(await peer.request('sigprocmask', 'SIG_BLOCK', []), ['SIGRTMIN+1', 'SIGRTMAX']);
+    assert.deepEqual(await peer.request('sigprocmask', 'SIG_SETMASK', []), ['SIGRTMIN+1', 'SIGRTMAX']);
+    // Every thread but those that block every signal (the inspector's signal thread).
+    const masks = (await peer.request<string[]>('threadMasks')).filter((mask) => !has(mask, constants.signals.SIGHUP));
+    assert.ok(masks.length >= 6, `${masks.length} threads`);
+    for (const mask of masks) assert.ok(!has(mask, SIGRTMIN + 1) && !has(mask, 64), mask);
+  });
+
+  it('refuses unknown signals, SIGKILL, SIGSTOP and reserved ones, changing nothing', () => {
+    const mask = sigprocmask(SIG_BLOCK, []);
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGFOO']), { name: 'TypeError', code: 'ERR_UNKNOWN_SIGNAL', message: /SIGFOO/ });
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGURG', 'usr1']), { code: 'ERR_UNKNOWN_SIGNAL' });
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGRTMIN+31']), { code: 'ERR_UNKNOWN_SIGNAL' });
+    for (const signal of ['SIGKILL', 'SIGSTOP', 9, 19]) {
+      assert.throws(() => sigprocmask(SIG_BLOCK, [signal]), {
+        name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /SIGKILL and SIGSTOP cannot be blocked/,
+      });
+    }
+    assert.throws(() => sigprocmask(SIG_UNBLOCK, 'SIGRTMAX-2'), { message: /SIGRTMAX-2 is reserved by kernel-ipc/ });
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGRTMAX-3']), { message: /SIGRTMAX-3 is reserved by kernel-ipc/ });
+    assert.throws(() => sigprocmask(SIG_BLOCK, [32]), { message: /reserved by the C library/ });
+    for (const signal of [0, 65, 1.5, NaN]) {
+      assert.throws(() => sigprocmask(SIG_BLOCK, [signal]), { name: 'RangeError', message: /"signals\[0\]"/ });
+    }
+    assert.throws(() => sigprocmask(SIG_BLOCK, [{}] as unknown as string[]), { name: 'TypeError', code: 'ERR_INVALID_ARG_TYPE' });
+    assert.throws(() => sigprocmask(3, []), { code: 'ERR_INVALID_ARG_VALUE', message: /'how'/ });
+    assert.throws(() => sigprocmask('SIG_FOO' as 'SIG_BLOCK', []), { code: 'ERR_INVALID_ARG_VALUE', message: /'how'/ });
+    assert.throws(() => sigprocmask(null as unknown as number, []), { code: 'ERR_INVALID_ARG_TYPE', message: /"how"/ });
+    assert.deepEqual(sigprocmask(SIG_BLOCK, []), mask);
+  });
+});
+
+describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
+  this.timeout(20000);
+  const newPeer = usePeers();
+  // Signals whose default action is to do nothing: safe to leave pending in the test process.
+  const held = ['SIGURG', 'SIGWINCH'];
+
+  before(() => sigprocmask(SIG_BLOCK, held));
+  after(async () => {
+    while (sigpending().some((signal) => held.includes(signal))) await sigwaitinfo(held);
+    sigprocmask(SIG_UNBLOCK, held);
+  });
+
+  it('take a signal a separate process sent, with its sender, and consume it', async () => {
+    const waiting = sigwaitinfo(['SIGURG', 'SIGWINCH'], { timeout: 10000 });
+    const killer = execFile('kill', ['-URG', String(process.pid)]);
+    const info = await waiting;
+    assert.deepEqual(info, { signal: 'SIGURG', signo: constants.signals.SIGURG, code: 0, pid: killer.pid, uid: process.getuid!(), value: undefined });
+    await once(killer, 'exit');
+    assert.deepEqual(sigpending(), []);
+  });
+
+  it('take a signal already pending at once', async () => {
+    process.kill(process.pid, 'SIGWINCH');
+    assert.deepEqual(sigpending(), ['SIGWINCH']);
+    const info = await sigwaitinfo('SIGWINCH');
+    assert.equal(info.signal, 'SIGWINCH');
+    assert.equal(info.pid, process.pid);
+    assert.deepEqual(sigpending(), []);
+  });
+
+  it('sigqueue carries a number to another process', async () => {
+    const peer = newPeer();
+    await peer.request('sigprocmask', SIG_BLOCK, ['SIGRTMIN+4']);
+    const waiting = peer.request('sigwaitinfo', ['SIGRTMIN+4'], { timeout: 10000 });
+    sigqueue(peer.pid, 'SIGRTMIN+4', -12345);
+    assert.deepEqual(await waiting, {
+      signal: 'SIGRTMIN+4', signo: SIGRTMIN + 4, code: -1, pid: process.pid, uid: process.getuid!(), value: -12345,
+    });
+  });
+
+  it('reject on timeout or abort without taking the signal that comes later', async () => {
+    await assert.rejects(sigwaitinfo('SIGURG', { timeout: 20 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'sigwaitinfo' });
+    const controller = new AbortController();
+    const aborted = sigwaitinfo(['SIGURG'], { signal: controller.signal });
+    setTimeout(() => controller.abort(), 20);
+    await assert.rejects(aborted, { name: 'AbortError' });
+    await assert.rejects(sigwaitinfo(['SIGURG'], { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await run('kill', ['-URG', String(process.pid)]);
+    assert.deepEqual(sigpending(), ['SIGURG']);
+    assert.equal((await sigwaitinfo('SIGURG')).signal, 'SIGURG');
+  });
+
+  it('lose no signal when thousands of waits are aborted as signals arrive', async () => {
+    const peer = newPeer();
+    await peer.request('sigprocmask', SIG_BLOCK, ['SIGRTMIN+4']);
+    const count = 2000;
+    const taking = peer.request<number[]>('takeQueued', 'SIGRTMIN+4', count);
+    for (let i = 0; i < count; i++) {
+      sigqueue(peer.pid, 'SIGRTMIN+4', i);
+      if (i % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    const values = await taking;
+    assert.deepEqual(values.sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i));
+    assert.deepEqual(await peer.request('sigpending'), []);
+  });
+
+  it('wait off the threadpool: a signal arrives while fs.open on FIFOs holds all four threads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-signals-'));
+    const pool = parkThreadpool(dir);
+    try {
+      const waiting = sigwaitinfo('SIGURG', { timeout: 10000 });
+      await run('kill', ['-URG', String(process.pid)]);
+      assert.equal((await waiting).signal, 'SIGURG');
+    } finally {
+      await pool.release();
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('watchSignals yields each signal as it comes; breaking out leaves the next one pending', async () => {
+    const peer = newPeer();
+    await peer.request('sigprocmask', SIG_BLOCK, ['SIGRTMIN+2', 'SIGRTMIN+3']);
+    const watching = peer.request<Array<{ signal: string; value: number }>>('watch', ['SIGRTMIN+2', 'SIGRTMIN+3'], 3);
+    sigqueue(peer.pid, 'SIGRTMIN+2', 1);
+    sigqueue(peer.pid, SIGRTMIN + 3, 2);
+    sigqueue(peer.pid, 'SIGRTMIN+2', 3);
+    const taken = await watching;
+    assert.deepEqual(taken.map(({ signal, value }) => [signal, value]).sort(), [['SIGRTMIN+2', 1], ['SIGRTMIN+2', 3], ['SIGRTMIN+3', 2]]);
+    sigqueue(peer.pid, 'SIGRTMIN+2', 4);
+    await sleep(50);
+    assert.deepEqual(await peer.request('sigpending'), ['SIGRTMIN+2']);
+  });
+
+  it('refuse to wait for a signal that is not blocked, or for none', async () => {
+    await assert.rejects(sigwaitinfo('SIGTTIN'), { code: 'ERR_INVALID_STATE', message: /SIGTTIN must be blocked first/ });
+    assert.throws(() => watchSignals(['SIGURG', 'SIGTTOU']), { code: 'ERR_INVALID_STATE', message: /SIGTTOU/ });
+    await assert.rejects(sigwaitinfo([]), { code: 'ERR_INVALID_ARG_VALUE' });
+    await assert.rejects(sigwaitinfo('SIGKILL'), { message: /SIGKILL and SIGSTOP cannot be blocked/ });
+    assert.throws(() => watchSignals('SIGURG', { timeout: 5 } as object), { code: 'ERR_INVALID_ARG_VALUE', message: /AbortSignal.timeout/ });
+    await assert.rejects(sigwaitinfo('SIGURG', { ref: 'no' as unknown as boolean }), { message: /"options.ref"/ });
+  });
+
+  it('sigqueue checks its arguments, and reports ESRCH like kill', () => {
+    assert.throws(() => sigqueue(0, 'SIGURG'), { name: 'RangeError', message: /"pid"/ });
+    assert.throws(() => sigqueue(process.pid, 'SIGNOPE'), { code: 'ERR_UNKNOWN_SIGNAL' });
+    assert.throws(() => sigqueue(process.pid, 'SIGURG', 2 ** 31), { name: 'RangeError', message: /"value"/ });
+    assert.throws(() => sigqueue(0x7fffffff, 0), { name: 'IpcError', code: 'ESRCH', syscall: 'sigqueue' });
+  });
+
+  it('a process waiting for a signal stays alive unless ref is false; process.exit() ends it', async () => {
+    const alive = execFile(process.execPath, [fixture('pending.js'), 'signal', 'ref', 'SIGUSR2'], { encoding: 'utf8' });
+    const [line] = await once(alive.stdout!, 'data');
+    assert.equal(line, 'waiting\n');
+    await sleep(100);
+    assert.equal(alive.exitCode, null);
+    alive.kill('SIGUSR2');
+    let output = '';
+    alive.stdout!.on('data', (text) => (output += text));
+    const [code] = await once(alive, 'exit');
+    assert.equal(code, 0);
+    assert.equal(output, 'received SIGUSR2\nexit 0\n');
+    assert.equal((await run(process.execPath, [fixture('pending.js'), 'signal', 'unref', 'SIGUSR2'])).stdout, 'waiting\nexit 0\n');
+    const exiting = execFile(process.execPath, [fixture('pending.js'), 'signal', 'exit', 'SIGUSR2']);
+    assert.deepEqual(await once(exiting, 'exit'), [3, null]);
+  });
+
+  it('fuzz: garbage only ever throws or rejects with Errors (in a child process)', async () => {
+    // Garbage may block or take any signal: the peer is a process that can afford it.
+    await newPeer().request('fuzzSignals');
+  });
+});
