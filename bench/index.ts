@@ -1,4 +1,5 @@
 // npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
+import { fifos } from './fifo';
 import { messageQueues } from './msg';
 import { semaphores } from './sem';
 import { sharedMemory } from './shm';
@@ -7,6 +8,7 @@ async function main(): Promise<void> {
   sharedMemory();
   await messageQueues();
   await semaphores();
+  await fifos();
 }
 
 void main();
