@@ -14,18 +14,14 @@
 namespace kernel_ipc {
 namespace {
 
-int OpenFifo(const std::string& path, int flags) {
+// Retries when a signal interrupts, unless `interruptible`: a waiter's open
+// must return EINTR when the wake signal cancels it.
+int OpenFifo(const std::string& path, int flags, bool interruptible = false) {
   int fd;
   do {
     fd = ::open(path.c_str(), flags | O_CLOEXEC | O_NOCTTY);
-  } while (fd == -1 && errno == EINTR);
+  } while (fd == -1 && errno == EINTR && !interruptible);
   return fd;
-}
-
-Napi::Object Descriptor(Napi::Env env, int fd) {
-  Napi::Object result = Napi::Object::New(env);
-  result.Set("fd", fd);
-  return result;
 }
 
 // Opening a FIFO for writing blocks until it has a reader: that wait happens
@@ -38,14 +34,18 @@ class OpenWriterCall : public BlockingCall {
   const char* Path() const override { return path_.c_str(); }
 
   int Run(bool block) override {
-    int fd = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY | (block ? 0 : O_NONBLOCK));
+    int fd = OpenFifo(path_, O_WRONLY | (block ? 0 : O_NONBLOCK), block);
     if (fd == -1) return !block && errno == ENXIO ? kWouldBlock : errno;
     fd_ = fd;
     return 0;
   }
 
   // From here on the descriptor is JavaScript's to close.
-  Napi::Value Result(Napi::Env env) override { return Descriptor(env, fd_); }
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("fd", fd_);
+    return result;
+  }
 
   // All that can be given back: a reader that saw this writer arrive sees it
   // leave (end of file) without data.
@@ -80,11 +80,7 @@ Napi::Value FifoOpenWriterAsync(const Napi::CallbackInfo& info) {
   std::string path = info[0].As<Napi::String>().Utf8Value();
   bool ref = info[1].As<Napi::Boolean>().Value();
   // A FIFO that has a reader opens here, with no thread.
-  int fd = OpenFifo(path, O_WRONLY | O_NONBLOCK);
-  if (fd >= 0) return Descriptor(env, fd);
-  if (errno != ENXIO) throw ErrnoError(env, errno, "open", path.c_str());
-  auto call = std::make_unique<OpenWriterCall>(std::move(path));
-  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+  return CompleteOrStart(env, std::make_unique<OpenWriterCall>(std::move(path)), ref);
 }
 
 }  // namespace kernel_ipc

@@ -114,18 +114,11 @@ class SemopCall : public BlockingCall {
   int Run(bool block) override {
     if (!block) {
       if (::semop(semid_, nowait_.data(), nowait_.size()) == 0) return 0;
-      return errno == EAGAIN ? kWouldBlock : errno;
+      if (errno != EAGAIN) return errno;
+      // Operations that may not wait fail as C's would.
+      return MustNotWait() ? EAGAIN : kWouldBlock;
     }
     return Operate(semid_, ops_.data(), ops_.size(), deadline_) == 0 ? 0 : errno;
-  }
-
-  // Whether it fails rather than wait when the operations cannot proceed.
-  bool MustNotWait() const {
-    if (deadline_.Passed()) return true;
-    for (const struct sembuf& op : ops_) {
-      if (!(op.sem_flg & IPC_NOWAIT)) return false;
-    }
-    return true;
   }
 
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
@@ -137,6 +130,15 @@ class SemopCall : public BlockingCall {
   }
 
  private:
+  // Whether it fails rather than wait when the operations cannot proceed.
+  bool MustNotWait() const {
+    if (deadline_.Passed()) return true;
+    for (const struct sembuf& op : ops_) {
+      if (!(op.sem_flg & IPC_NOWAIT)) return false;
+    }
+    return true;
+  }
+
   int semid_;
   std::vector<struct sembuf> ops_;
   std::vector<struct sembuf> nowait_;
@@ -249,11 +251,7 @@ Napi::Value SemopAsync(const Napi::CallbackInfo& info) {
   bool ref = info[3].As<Napi::Boolean>().Value();
   auto call = std::make_unique<SemopCall>(semid, ops, count, info[2].As<Napi::Number>().DoubleValue());
   // Operations that can proceed now complete here, with no thread.
-  int errnum = call->Run(false);
-  if (errnum == 0) return env.Undefined();
-  if (errnum == BlockingCall::kWouldBlock && call->MustNotWait()) errnum = EAGAIN;
-  if (errnum != BlockingCall::kWouldBlock) throw ErrnoError(env, errnum, call->Syscall());
-  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+  return CompleteOrStart(env, std::move(call), ref);
 }
 
 Napi::Value Semctl(const Napi::CallbackInfo& info) {

@@ -393,19 +393,8 @@ Napi::Value Sigqueue(const Napi::CallbackInfo& info) {
 Napi::Value SigwaitinfoAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bool ref = info[1].As<Napi::Boolean>().Value();
-  auto call = std::make_unique<SigwaitCall>(BitsOf(info[0]));
   // A signal already pending is taken here, with no thread.
-  int errnum = call->Run(false);
-  if (errnum == 0) {
-    try {
-      return call->Result(env);
-    } catch (const Napi::Error&) {
-      call->Abandon();
-      throw;
-    }
-  }
-  if (errnum != BlockingCall::kWouldBlock) throw ErrnoError(env, errnum, call->Syscall());
-  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+  return CompleteOrStart(env, std::make_unique<SigwaitCall>(BitsOf(info[0])), ref);
 }
 
 }  // namespace kernel_ipc

@@ -298,6 +298,20 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
   }
 }
 
+Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref) {
+  int errnum = call->Run(false);
+  if (errnum == 0) {
+    try {
+      return call->Result(env);
+    } catch (const Napi::Error&) {
+      call->Abandon();
+      throw;
+    }
+  }
+  if (errnum != BlockingCall::kWouldBlock) throw ErrnoError(env, errnum, call->Syscall(), call->Path());
+  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+}
+
 void WaiterInit(const Napi::CallbackInfo& info) {
   EnvData& data = DataOf(info.Env());
   if (data.waiters) throw Napi::Error::New(info.Env(), "waiterInit: already initialised");

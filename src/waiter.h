@@ -97,6 +97,12 @@ class WaiterPool {
 // threads that wait, never to be blocked by sigprocmask.
 int WakeSignal();
 
+// JS thread: makes `call` once without waiting. If it completed, returns its
+// Result (giving back what it took if that cannot be made); if it would have
+// waited, hands it to a waiter thread and returns the call's id; else throws
+// its error.
+Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref);
+
 // waiterInit(onComplete): gives this environment its waiter threads.
 void WaiterInit(const Napi::CallbackInfo& info);
 // waiterStop(): see WaiterPool::Stop; for process.on('exit'), after which
