@@ -10,10 +10,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from '../lib';
-import { assertIpcError, briefly, fuzzCalls, fuzzer, type FuzzTarget, parkThreadpool, usePeers } from './helpers';
+import { assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, briefly, fuzzCalls, fuzzer, type FuzzTarget, parkThreadpool, usePeers } from './helpers';
 
 const run = promisify(execFile);
-const fixture = (name: string) => join(__dirname, 'fixtures', name);
 
 /** A directory for the test's FIFOs, removed after it. */
 function useTempDir(): () => string {
@@ -292,18 +291,8 @@ describe('FIFO streams', function () {
 
   it('a waiting writer keeps its process alive unless ref is false; process.exit() ends it', async () => {
     const path = fifo();
-    const alive = execFile(process.execPath, [fixture('pending.js'), 'fifo', 'ref', path], { encoding: 'utf8' });
-    const [line] = await once(alive.stdout!, 'data');
-    assert.equal(line, 'waiting\n');
-    await sleep(100);
-    assert.equal(alive.exitCode, null);
-    const reader = createFifoReader(path);
-    const [code] = await once(alive, 'exit');
-    reader.destroy();
-    assert.equal(code, 0);
-    assert.equal((await run(process.execPath, [fixture('pending.js'), 'fifo', 'unref', path])).stdout, 'waiting\nexit 0\n');
-    const exiting = execFile(process.execPath, [fixture('pending.js'), 'fifo', 'exit', path]);
-    assert.deepEqual(await once(exiting, 'exit'), [3, null]);
+    await assertAliveWhileWaiting('fifo', path, () => track(createFifoReader(path)));
+    await assertExitWhileWaiting('fifo', path);
   });
 
   it('fuzz: garbage only ever throws or rejects with Errors', async () => {

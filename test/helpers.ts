@@ -1,7 +1,8 @@
 // Shared by the specs: cleanup of kernel objects, C programs, and peer processes.
 import assert from 'node:assert/strict';
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
+import { once } from 'node:events';
 import { closeSync, constants as fsConstants, openSync, promises as fsPromises } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
@@ -280,6 +281,45 @@ export function assertIpcError(error: unknown, code: string, syscall: string): t
 /** Asserts that `fn` throws an IpcError with this errno code and syscall. */
 export function assertErrno(fn: () => unknown, code: string, syscall: string): void {
   assert.throws(fn, (error) => assertIpcError(error, code, syscall));
+}
+
+/** test/fixtures/pending.js: a process with calls of `kind` waiting on `target` (see there). */
+export function startPending(kind: string, mode: string, target: string | number): ChildProcess {
+  return execFile(process.execPath, [join(__dirname, 'fixtures', 'pending.js'), kind, mode, String(target)], { encoding: 'utf8' });
+}
+
+/**
+ * Asserts that a process with a call of `kind` waiting on `target` stays alive, as with a
+ * socket read, until `release(pid)` lets the call complete, then exits 0; and that with
+ * ref: false it exits at once. Resolves with what the first process printed.
+ */
+export async function assertAliveWhileWaiting(kind: string, target: string | number, release: (pid: number) => unknown): Promise<string> {
+  const alive = startPending(kind, 'ref', target);
+  let output = '';
+  alive.stdout!.on('data', (text: string) => (output += text));
+  const exited = once(alive, 'exit');
+  await waitUntil(() => output !== '');
+  assert.equal(output, 'waiting\n');
+  await sleep(100);
+  assert.equal(alive.exitCode, null);
+  await release(alive.pid!);
+  const [code] = await exited;
+  assert.equal(code, 0);
+  const unref = startPending(kind, 'unref', target);
+  const [stdout] = await Promise.all([
+    new Promise<string>((resolve) => {
+      let text = '';
+      unref.stdout!.on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
+    }),
+    once(unref, 'exit'),
+  ]);
+  assert.equal(stdout, 'waiting\nexit 0\n');
+  return output;
+}
+
+/** Asserts that process.exit() ends a process with calls of `kind` waiting on `target`, with its own code. */
+export async function assertExitWhileWaiting(kind: string, target: string | number): Promise<void> {
+  assert.deepEqual(await once(startPending(kind, 'exit', target), 'exit'), [3, null]);
 }
 
 /**

@@ -12,7 +12,9 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, msgctl, msgrcv as msgrcvSync, msgsnd as msgsndSync } from '../lib';
 import { msgrcv, msgsnd } from '../lib/promises';
-import { assertIpcError, randomlyAborted, useMsgCleanup, usePeers } from './helpers';
+import {
+  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useMsgCleanup, usePeers,
+} from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
 const run = promisify(execFile);
@@ -156,17 +158,7 @@ describe('processes and workers with message-queue calls pending', function () {
 
   it('stay alive while a call is pending, as with a socket read, unless ref is false', async () => {
     const id = msg.queue();
-    const alive = execFile(process.execPath, [fixture('pending.js'), 'msg', 'ref', String(id)], { encoding: 'utf8' });
-    const [line] = await once(alive.stdout!, 'data');
-    assert.equal(line, 'waiting\n');
-    await sleep(100);
-    assert.equal(alive.exitCode, null);
-    msgsndSync(id, 1, 'hello');
-    const [code] = await once(alive, 'exit');
-    assert.equal(code, 0);
-
-    const { stdout } = await run(process.execPath, [fixture('pending.js'), 'msg', 'unref', String(id)]);
-    assert.equal(stdout, 'waiting\nexit 0\n');
+    await assertAliveWhileWaiting('msg', id, () => msgsndSync(id, 1, 'hello'));
     assert.equal(msgctl(id, IPC_STAT).qnum, 0);
   });
 
@@ -174,15 +166,13 @@ describe('processes and workers with message-queue calls pending', function () {
     const id = msg.queue();
     msgctl(id, IPC_SET, { qbytes: 1 });
     msgsndSync(id, 200, 'x');
-    const child = execFile(process.execPath, [fixture('pending.js'), 'msg', 'exit', String(id)], { encoding: 'utf8' });
-    const [code, signal] = await once(child, 'exit');
-    assert.deepEqual([code, signal], [3, null]);
+    await assertExitWhileWaiting('msg', id);
     assert.equal(msgctl(id, IPC_STAT).qnum, 1);
   });
 
   it('give back a message taken for a process that exited before it could hear of it', async () => {
     const id = msg.queue();
-    const child = execFile(process.execPath, [fixture('pending.js'), 'msg', 'exit-taken', String(id)], { encoding: 'utf8' });
+    const child = startPending('msg', 'exit-taken', id);
     const [line] = await once(child.stdout!, 'data');
     assert.equal(line, 'waiting\n');
     msgsndSync(id, 1, 'taken');

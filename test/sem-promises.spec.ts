@@ -1,7 +1,6 @@
 // kernel-ipc/promises semop: waiting off the event loop and the threadpool, abort and timeout
 // that never hide an operation that happened, and how processes and workers with waits end.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { pbkdf2 } from 'node:crypto';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -11,10 +10,11 @@ import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { GETALL, GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, SEM_UNDO, semctl, semget, semop as semopSync } from '../lib';
 import { semop } from '../lib/promises';
-import { assertIpcError, randomlyAborted, useSemCleanup, usePeers, waitUntil } from './helpers';
+import {
+  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useSemCleanup, usePeers, waitUntil,
+} from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
-const run = promisify(execFile);
 const take = (num = 0) => [{ num, op: -1 }];
 const give = (num = 0) => [{ num, op: 1 }];
 
@@ -152,32 +152,22 @@ describe('processes and workers with semaphore waits pending', function () {
 
   it('stay alive while a wait is pending, as with a socket read, unless ref is false', async () => {
     const id = sem.set();
-    const alive = execFile(process.execPath, [fixture('pending.js'), 'sem', 'ref', String(id)], { encoding: 'utf8' });
-    const [line] = await once(alive.stdout!, 'data');
-    assert.equal(line, 'waiting\n');
-    await sleep(100);
-    assert.equal(alive.exitCode, null);
-    semopSync(id, give());
-    const [code] = await once(alive, 'exit');
-    assert.equal(code, 0);
+    await assertAliveWhileWaiting('sem', id, () => {
+      semopSync(id, give());
+    });
     assert.equal(semctl(id, 0, GETVAL), 0);
-
-    const { stdout } = await run(process.execPath, [fixture('pending.js'), 'sem', 'unref', String(id)]);
-    assert.equal(stdout, 'waiting\nexit 0\n');
   });
 
   it('let process.exit() end a process with waits pending', async () => {
     const id = sem.set();
-    const child = execFile(process.execPath, [fixture('pending.js'), 'sem', 'exit', String(id)], { encoding: 'utf8' });
     // It ends with its own code: no crash, no hang on the twenty waiting threads.
-    const [code, signal] = await once(child, 'exit');
-    assert.deepEqual([code, signal], [3, null]);
+    await assertExitWhileWaiting('sem', id);
   });
 
   it('undo operations that completed for a process that exited before it could hear of them', async () => {
     const id = sem.set(2);
     // The child waits to take 1 from semaphore 0 with SEM_UNDO and add 2 to semaphore 1.
-    const child = execFile(process.execPath, [fixture('pending.js'), 'sem', 'exit-taken', String(id)], { encoding: 'utf8' });
+    const child = startPending('sem', 'exit-taken', id);
     const [line] = await once(child.stdout!, 'data');
     assert.equal(line, 'waiting\n');
     semopSync(id, give());

@@ -10,10 +10,9 @@ import {
   SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, sigpending, sigprocmask, sigqueue, watchSignals,
 } from '../lib';
 import { sigwaitinfo } from '../lib/promises';
-import { parkThreadpool, type Peer, usePeers } from './helpers';
+import { assertAliveWhileWaiting, assertExitWhileWaiting, parkThreadpool, type Peer, usePeers } from './helpers';
 
 const run = promisify(execFile);
-const fixture = (name: string) => join(__dirname, 'fixtures', name);
 // glibc's: it keeps 32 and 33 for itself.
 const SIGRTMIN = 34;
 
@@ -237,20 +236,9 @@ describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
   });
 
   it('a process waiting for a signal stays alive unless ref is false; process.exit() ends it', async () => {
-    const alive = execFile(process.execPath, [fixture('pending.js'), 'signal', 'ref', 'SIGUSR2'], { encoding: 'utf8' });
-    const [line] = await once(alive.stdout!, 'data');
-    assert.equal(line, 'waiting\n');
-    await sleep(100);
-    assert.equal(alive.exitCode, null);
-    alive.kill('SIGUSR2');
-    let output = '';
-    alive.stdout!.on('data', (text) => (output += text));
-    const [code] = await once(alive, 'exit');
-    assert.equal(code, 0);
-    assert.equal(output, 'received SIGUSR2\nexit 0\n');
-    assert.equal((await run(process.execPath, [fixture('pending.js'), 'signal', 'unref', 'SIGUSR2'])).stdout, 'waiting\nexit 0\n');
-    const exiting = execFile(process.execPath, [fixture('pending.js'), 'signal', 'exit', 'SIGUSR2']);
-    assert.deepEqual(await once(exiting, 'exit'), [3, null]);
+    const output = await assertAliveWhileWaiting('signal', 'SIGUSR2', (pid) => process.kill(pid, 'SIGUSR2'));
+    assert.equal(output, 'waiting\nreceived SIGUSR2\nexit 0\n');
+    await assertExitWhileWaiting('signal', 'SIGUSR2');
   });
 
   it('fuzz: garbage only ever throws or rejects with Errors (in a child process)', async () => {
