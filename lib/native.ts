@@ -62,7 +62,8 @@ export interface Native {
   ftok(path: string, projId: number): number;
   shmget(key: number, size: number, flags: number): number;
   shmat(shmid: number, flags: number, maxLength: number): Buffer | ReadOnlyMapping;
-  shmdt(attachment: ArrayBuffer | ReadOnlyMapping): void;
+  /** holder: the ArrayBuffer pending Node work may keep, if not `attachment` itself. */
+  shmdt(attachment: ArrayBuffer | ReadOnlyMapping, holder?: ArrayBuffer): void;
   shmctl(shmid: number, cmd: number, uid: number, gid: number, mode: number): unknown;
   shmIsAttachment(arrayBuffer: ArrayBuffer): boolean;
   shmReadOnlySize(mapping: ReadOnlyMapping): number;

@@ -133,7 +133,7 @@ export function shmdt(view: ArrayBufferView | ArrayBuffer | ReadOnlyBuffer): voi
   } catch {
     throw invalidState('the attachment cannot be detached: its ArrayBuffer was marked untransferable');
   }
-  native.shmdt(moved);
+  native.shmdt(moved, attachment);
 }
 
 function attachmentOf(view: unknown): ArrayBuffer | ReadOnlyMapping {

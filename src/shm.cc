@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/shm.h>
 
 #include <mutex>
@@ -74,6 +75,18 @@ void FinalizeAttachment(napi_env, void*, void* hint) {
   if (!attachment->created) return;
   if (Attachments().Remove(attachment)) ::shmdt(attachment->address);
   delete attachment;
+}
+
+// Anonymous memory left where an explicitly detached segment was mapped.
+struct Placeholder {
+  void* address;
+  size_t size;
+};
+
+void UnmapPlaceholder(napi_env, void* data, void*) {
+  auto* placeholder = static_cast<Placeholder*>(data);
+  ::munmap(placeholder->address, placeholder->size);
+  delete placeholder;
 }
 
 // A SHM_RDONLY mapping. The CPU faults on any write to it, so no ArrayBuffer
@@ -200,11 +213,24 @@ Napi::Value Shmdt(const Napi::CallbackInfo& info) {
   if (address == nullptr || !Attachments().Contains(address)) {
     throw ErrnoError(env, EINVAL, "shmdt");
   }
+  size_t size = arrayBuffer.ByteLength();
   // Detach every view before unmapping, so no JavaScript can reach the memory.
   // The attachment record stays with its finalizer, which will only free it.
   arrayBuffer.Detach();
-  if (Attachments().Take(address) && ::shmdt(address) == -1) {
-    throw ErrnoError(env, errno, "shmdt");
+  if (!Attachments().Take(address)) return env.Undefined();
+  // Node work in the threadpool (crypto.randomFill, fs.read) may still write
+  // through a pointer into the views just detached. Anonymous memory replaces
+  // the segment, which detaches it as shmdt would, so such a write lands there;
+  // the placeholder goes once GC collects the ArrayBuffer that work keeps alive.
+  Napi::Object holder = info[1].IsObject() ? info[1].As<Napi::Object>() : arrayBuffer;
+  if (::mmap(address, size, PROT_READ | PROT_WRITE,
+             MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) == MAP_FAILED) {
+    if (::shmdt(address) == -1) throw ErrnoError(env, errno, "shmdt");
+    return env.Undefined();
+  }
+  auto* placeholder = new Placeholder{address, size};
+  if (napi_add_finalizer(env, holder, placeholder, UnmapPlaceholder, nullptr, nullptr) != napi_ok) {
+    UnmapPlaceholder(env, placeholder, nullptr);
   }
   return env.Undefined();
 }

@@ -10,7 +10,9 @@ Napi::Value Shmget(const Napi::CallbackInfo& info);
 // shmat(shmid, flags, maxLength): a Buffer over the whole segment, or with
 // SHM_RDONLY an opaque read-only mapping that only native code reads.
 Napi::Value Shmat(const Napi::CallbackInfo& info);
-// shmdt(arrayBuffer | readOnlyMapping): detaches it and every view over it
+// shmdt(arrayBuffer | readOnlyMapping, holder?): detaches it and every view
+// over it; holder is the ArrayBuffer that pending Node work may keep (the
+// original, when arrayBuffer was moved out of it), by default arrayBuffer
 Napi::Value Shmdt(const Napi::CallbackInfo& info);
 // shmctl(shmid, cmd, uid, gid, mode): uid/gid/mode are for IPC_SET, -1 keeps
 Napi::Value Shmctl(const Napi::CallbackInfo& info);

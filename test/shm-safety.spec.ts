@@ -73,6 +73,32 @@ describe('attachments and garbage collection', function () {
   });
 });
 
+describe('shmdt under pending Node work', () => {
+  const ipc = useShmCleanup();
+
+  it('does not crash when the threadpool still writes into the detached memory', () => {
+    // randomFill and fs.read write through a pointer taken before shmdt detached every view:
+    // were the memory unmapped, the child would die of SIGSEGV.
+    const id = ipc.shmget(IPC_PRIVATE, 64 << 20, 0o600);
+    const script = `
+      'use strict';
+      const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
+      const { randomFill } = require('node:crypto');
+      const fs = require('node:fs');
+      const chunk = 16 << 20;
+      const buffer = ipc.shmat(${id});
+      const done = (resolve, reject) => (error) => (error ? reject(error) : resolve());
+      const work = [0, 1, 2].map((i) => new Promise((resolve, reject) => randomFill(buffer, i * chunk, chunk, done(resolve, reject))));
+      const fd = fs.openSync('/dev/urandom', 'r');
+      work.push(new Promise((resolve, reject) => fs.read(fd, buffer, 3 * chunk, chunk, null, done(resolve, reject))));
+      ipc.shmdt(buffer);
+      const nattch = ipc.shmctl(${id}, ipc.IPC_STAT).nattch;
+      Promise.all(work).then(() => process.stdout.write(JSON.stringify({ nattch, length: buffer.length })));`;
+    const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(out), { nattch: 0, length: 0 });
+  });
+});
+
 describe('read-only attachments', () => {
   const ipc = useShmCleanup();
 
