@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { once } from 'node:events';
-import { closeSync, constants as fsConstants, openSync, promises as fsPromises } from 'node:fs';
+import { closeSync, constants as fsConstants, openSync, promises as fsPromises, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 export { compileC } from '../tools/compile-c';
@@ -65,6 +65,16 @@ export async function fuzzCalls(
     if (i % 100 === 0) between?.();
   }
   await Promise.all(pending);
+}
+
+/**
+ * Runs a fuzz of test/fixtures/fuzz.ts in a peer with an IPC namespace of its own, so that
+ * garbage ids and keys cannot reach other programs' objects; rejects with what it found.
+ */
+export async function fuzzInPrivateNamespace(newPeer: ReturnType<typeof usePeers>, name: string): Promise<void> {
+  const peer = newPeer(undefined, { privateIpc: true });
+  assert.notEqual(await peer.request('ipcNamespace'), readlinkSync('/proc/self/ns/ipc'), 'the peer has a namespace of its own');
+  await peer.request('fuzz', name);
 }
 
 /** Fuzzed options for a call that could wait: a 5 ms timeout, so garbage cannot wait for ever. */
@@ -163,9 +173,14 @@ export class Peer {
   #next = 0;
   #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
-  constructor(env?: NodeJS.ProcessEnv) {
+  /**
+   * With `privateIpc`, the peer runs in an IPC namespace of its own (unshare, as root): it
+   * sees only the System V objects it makes, and they go when it ends.
+   */
+  constructor(env?: NodeJS.ProcessEnv, { privateIpc = false } = {}) {
     this.child = fork(join(__dirname, 'fixtures', 'peer.js'), [], {
       env: env && { ...process.env, ...env },
+      ...(privateIpc && { execPath: 'unshare', execArgv: ['--ipc', process.execPath, '--expose-gc'] }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Buffers and errors cross as themselves.
       serialization: 'advanced',
@@ -204,14 +219,14 @@ export class Peer {
 }
 
 /** Peers started in a test are stopped after it, even when it fails. */
-export function usePeers(): (env?: NodeJS.ProcessEnv) => Peer {
+export function usePeers(): (...args: ConstructorParameters<typeof Peer>) => Peer {
   const peers: Peer[] = [];
   afterEach(async () => {
     await Promise.all(peers.map((peer) => peer.stop()));
     peers.length = 0;
   });
-  return (env) => {
-    const peer = new Peer(env);
+  return (...args) => {
+    const peer = new Peer(...args);
     peers.push(peer);
     return peer;
   };

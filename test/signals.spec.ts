@@ -243,6 +243,6 @@ describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
 
   it('fuzz: garbage only ever throws or rejects with Errors (in a child process)', async () => {
     // Garbage may block or take any signal: the peer is a process that can afford it.
-    await newPeer().request('fuzzSignals');
+    await newPeer().request('fuzz', 'signals');
   });
 });
