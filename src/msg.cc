@@ -73,6 +73,8 @@ Napi::Value Deliverable(Napi::Env env, int msqid, const MessageBuffer& message, 
   }
 }
 
+// Both calls Run only on a waiter thread, once the JS thread has found that
+// they must wait: the queue existed then.
 class SendCall : public BlockingCall {
  public:
   SendCall(int msqid, MessageBuffer message, int flags)
@@ -83,7 +85,7 @@ class SendCall : public BlockingCall {
   int Run(bool block) override {
     int flags = block ? flags_ : flags_ | IPC_NOWAIT;
     if (::msgsnd(msqid_, message_.get(), message_.capacity(), flags) == 0) return 0;
-    return !block && errno == EAGAIN ? kWouldBlock : errno;
+    return !block && errno == EAGAIN ? kWouldBlock : ErrnoAfterWaiting(errno);
   }
 
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
@@ -104,7 +106,7 @@ class ReceiveCall : public BlockingCall {
   int Run(bool block) override {
     int flags = block ? flags_ : flags_ | IPC_NOWAIT;
     ssize_t size = ::msgrcv(msqid_, message_.get(), message_.capacity(), type_, flags);
-    if (size == -1) return !block && errno == ENOMSG ? kWouldBlock : errno;
+    if (size == -1) return !block && errno == ENOMSG ? kWouldBlock : ErrnoAfterWaiting(errno);
     size_ = static_cast<size_t>(size);
     return 0;
   }

@@ -114,11 +114,13 @@ class SemopCall : public BlockingCall {
   int Run(bool block) override {
     if (!block) {
       if (::semop(semid_, nowait_.data(), nowait_.size()) == 0) return 0;
-      if (errno != EAGAIN) return errno;
+      if (errno != EAGAIN) return waited_ ? ErrnoAfterWaiting(errno) : errno;
       // Operations that may not wait fail as C's would.
-      return MustNotWait() ? EAGAIN : kWouldBlock;
+      if (MustNotWait()) return EAGAIN;
+      waited_ = true;
+      return kWouldBlock;
     }
-    return Operate(semid_, ops_.data(), ops_.size(), deadline_) == 0 ? 0 : errno;
+    return Operate(semid_, ops_.data(), ops_.size(), deadline_) == 0 ? 0 : ErrnoAfterWaiting(errno);
   }
 
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
@@ -144,6 +146,7 @@ class SemopCall : public BlockingCall {
   std::vector<struct sembuf> nowait_;
   std::vector<struct sembuf> inverse_;
   Deadline deadline_;
+  bool waited_ = false;  // Run(false) found that it must wait: the set existed
 };
 
 struct semid_ds StatOf(Napi::Env env, int semid) {
