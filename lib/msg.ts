@@ -226,6 +226,10 @@ export interface ReceiveAsyncOptions extends WaitOptions {
 /** The system's largest message (msgmax); read again when a message turns out longer. */
 let messageMax: number | undefined;
 
+function messageMaxError(bytes: Uint8Array, max: number): RangeError {
+  return outOfRange('data', `at most ${max} bytes (the system's maximum message size, kernel.msgmax)`, bytes.length);
+}
+
 function systemMessageMax(): number {
   messageMax ??= msgctl(0, IPC_INFO).msgmax;
   return messageMax;
@@ -400,22 +404,23 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     return timeOf(this.stat().ctime);
   }
 
-  // A message longer than the queue holds would wait for room for ever.
+  // A message longer than the queue holds would wait for room for ever. One over msgmax as
+  // well is refused for that first, as the kernel would.
   #sendable(data: string | ArrayBufferView, block: boolean): Uint8Array {
     const bytes = toBytes(data);
-    if (block) {
-      const qbytes = this.maxBytes;
-      if (bytes.length > qbytes) throw outOfRange('data', `at most ${qbytes} bytes (the queue's maxBytes)`, bytes.length);
-    }
-    return bytes;
+    if (!block) return bytes;
+    const qbytes = this.maxBytes;
+    if (bytes.length <= qbytes) return bytes;
+    const max = MessageQueue.maxMessageSize;
+    if (bytes.length > max) throw messageMaxError(bytes, max);
+    throw outOfRange('data', `at most ${qbytes} bytes (the queue's maxBytes)`, bytes.length);
   }
 
   // The kernel says EINVAL for a message over msgmax: say which limit it was.
   #limitError(error: unknown, bytes: Uint8Array): unknown {
     if ((error as IpcError).code !== 'EINVAL') return error;
     const max = MessageQueue.maxMessageSize;
-    if (bytes.length <= max) return error;
-    return outOfRange('data', `at most ${max} bytes (the system's maximum message size, kernel.msgmax)`, bytes.length);
+    return bytes.length > max ? messageMaxError(bytes, max) : error;
   }
 
   // After E2BIG: msgmax may have grown, and no queued message is longer than the queue's bytes.

@@ -62,6 +62,8 @@ describe('MessageQueue', function () {
     queue.maxBytes = max * 2;
     assert.throws(() => queue.send(Buffer.alloc(max + 1)), { name: 'RangeError', message: /maximum message size, kernel.msgmax/ });
     await assert.rejects(queue.sendAsync(Buffer.alloc(max + 1)), { name: 'RangeError', message: /kernel.msgmax/ });
+    // Over both limits: msgmax is the one that holds, whatever the queue's size.
+    assert.throws(() => queue.send(Buffer.alloc(max * 2 + 1)), { name: 'RangeError', message: new RegExp(`at most ${max} bytes .*kernel.msgmax`) });
     queue.maxBytes = 10;
     assert.throws(() => queue.send(Buffer.alloc(11)), { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ });
     await assert.rejects(queue.sendAsync(Buffer.alloc(11)), { name: 'RangeError', message: /queue's maxBytes/ });
