@@ -105,6 +105,8 @@ export interface Native {
   waiterCancel(id: number): void;
   /** Ends every waiting call and gives back what completed calls took but were never delivered. */
   waiterStop(): void;
+  /** The main thread's process is exiting: blocking synchronous calls fail with EINTR. */
+  interruptBlocking(): void;
 }
 
 export const packageRoot = join(__dirname, '..', '..');

@@ -1,5 +1,6 @@
 // The JavaScript side of src/waiter.cc: promises for blocking calls, which run on threads the
 // addon owns (never the event loop, never libuv's threadpool).
+import { isMainThread } from 'node:worker_threads';
 import { abortError, invalidArgType, timeoutError } from './errors';
 import { native } from './native';
 import { INT32_MAX, validateBoolean, validateInteger, validateOptions } from './validate';
@@ -41,7 +42,12 @@ native.waiterInit((id, status, value) => {
 });
 // process.exit() and uncaught exceptions end the main thread's process without the cleanup
 // that gives back what a completed call took: do it here, when no promise can settle anymore.
-process.on('exit', () => native.waiterStop());
+// Node joins worker threads as the main thread's process exits, and one blocked in a
+// synchronous call (msgrcv, semop) would hang it: such calls then fail with EINTR.
+process.on('exit', () => {
+  native.waiterStop();
+  if (isMainThread) native.interruptBlocking();
+});
 
 /**
  * Runs `start(ref)` (after `after` settles, if given), which makes the call: it returns the

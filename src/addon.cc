@@ -47,6 +47,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waiterInit", Napi::Function::New(env, WaiterInit));
   exports.Set("waiterCancel", Napi::Function::New(env, WaiterCancel));
   exports.Set("waiterStop", Napi::Function::New(env, WaiterStop));
+  exports.Set("interruptBlocking", Napi::Function::New(env, InterruptBlocking));
   return exports;
 }
 

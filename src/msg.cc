@@ -147,17 +147,12 @@ Napi::Value Msgget(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, msqid);
 }
 
-// The blocking mirrors retry when a signal Node handles interrupts them, as C
-// callers do: JavaScript cannot run its handler until the call returns anyway.
 Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int msqid = info[0].As<Napi::Number>().Int32Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
   MessageBuffer message = OutgoingMessage(info);
-  int result;
-  do {
-    result = ::msgsnd(msqid, message.get(), message.capacity(), flags);
-  } while (result == -1 && errno == EINTR);
+  long result = RetryBlocking([&] { return ::msgsnd(msqid, message.get(), message.capacity(), flags); });
   if (result == -1) throw ErrnoError(env, errno, "msgsnd");
   return env.Undefined();
 }
@@ -168,10 +163,7 @@ Napi::Value Msgrcv(const Napi::CallbackInfo& info) {
   MessageBuffer message(env, static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()), "msgrcv");
   long type = info[2].As<Napi::Number>().Int64Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
-  ssize_t size;
-  do {
-    size = ::msgrcv(msqid, message.get(), message.capacity(), type, flags);
-  } while (size == -1 && errno == EINTR);
+  long size = RetryBlocking([&] { return ::msgrcv(msqid, message.get(), message.capacity(), type, flags); });
   if (size == -1) throw ErrnoError(env, errno, "msgrcv");
   return Deliverable(env, msqid, message, static_cast<size_t>(size), flags);
 }

@@ -231,17 +231,13 @@ void SemopBuffer(const Napi::CallbackInfo& info) {
   packed.capacity = array.ElementLength() / 3;
 }
 
-// Made again when a signal Node handles interrupts it, as msgsnd is.
 Napi::Value Semop(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int semid = info[0].As<Napi::Number>().Int32Value();
   size_t count;
   struct sembuf* ops = PackedOps(info, &count);
   Deadline deadline(info[2].As<Napi::Number>().DoubleValue());
-  int result;
-  do {
-    result = Operate(semid, ops, count, deadline);
-  } while (result == -1 && errno == EINTR);
+  long result = RetryBlocking([&] { return Operate(semid, ops, count, deadline); });
   if (result == -1) throw ErrnoError(env, errno, SyscallOf(deadline));
   return env.Undefined();
 }

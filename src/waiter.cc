@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
+#include <unordered_set>
 
 #include "env_data.h"
 #include "errors.h"
@@ -52,6 +54,55 @@ void InstallWakeHandler() {
     sigaction(WakeSignal(), &action, nullptr);
   });
 }
+
+// The threads in a synchronous mirror's blocking call, for InterruptBlocking.
+// Process-wide, like threads; never destroyed, since workers may still be in
+// a call while the process exits and static destructors run.
+class BlockedThreads {
+ public:
+  static BlockedThreads& Get() {
+    static BlockedThreads* threads = new BlockedThreads();
+    return *threads;
+  }
+
+  void Enter() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_.insert(pthread_self());
+  }
+
+  void Leave() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    threads_.erase(pthread_self());
+  }
+
+  bool interrupting() const { return interrupting_; }
+
+  // A thread that last checked interrupting() just before it was set, and
+  // has not yet entered the kernel, misses a signal: signal again until every
+  // thread has left its call, or for kInterruptFor (one stuck where no signal
+  // reaches it cannot be helped).
+  void Interrupt() {
+    InstallWakeHandler();
+    interrupting_ = true;
+    auto until = std::chrono::steady_clock::now() + kInterruptFor;
+    for (;;) {
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (threads_.empty()) return;
+        // Under the lock, so no thread can have left and ended.
+        for (pthread_t thread : threads_) pthread_kill(thread, WakeSignal());
+      }
+      if (std::chrono::steady_clock::now() > until) return;
+      std::this_thread::sleep_for(kFirstResend);
+    }
+  }
+
+ private:
+  static constexpr auto kInterruptFor = std::chrono::milliseconds(100);
+  std::mutex mutex_;
+  std::unordered_set<pthread_t> threads_;
+  std::atomic<bool> interrupting_{false};
+};
 
 // Starts a thread with every signal blocked, so signals meant for the process
 // are handled by Node's threads, never by ours.
@@ -310,6 +361,28 @@ Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, b
   }
   if (errnum != BlockingCall::kWouldBlock) throw ErrnoError(env, errnum, call->Syscall(), call->Path());
   return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+}
+
+long RetryBlocking(const std::function<long()>& syscall) {
+  BlockedThreads& blocked = BlockedThreads::Get();
+  blocked.Enter();
+  long result;
+  do {
+    if (blocked.interrupting()) {
+      errno = EINTR;
+      result = -1;
+      break;
+    }
+    result = syscall();
+  } while (result == -1 && errno == EINTR);
+  int errnum = errno;
+  blocked.Leave();
+  errno = errnum;
+  return result;
+}
+
+void InterruptBlocking(const Napi::CallbackInfo&) {
+  BlockedThreads::Get().Interrupt();
 }
 
 void WaiterInit(const Napi::CallbackInfo& info) {

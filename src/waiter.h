@@ -2,6 +2,7 @@
 #define KERNEL_IPC_WAITER_H_
 
 #include <napi.h>
+#include <functional>
 #include <pthread.h>
 
 #include <atomic>
@@ -102,6 +103,17 @@ int WakeSignal();
 // waited, hands it to a waiter thread and returns the call's id; else throws
 // its error.
 Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref);
+
+// A synchronous mirror's blocking system call (`syscall` returns -1 and sets
+// errno on failure), made again after EINTR as C callers do, since JavaScript
+// cannot run a handler before it returns anyway; but once the process exits,
+// it fails with EINTR instead. Returns what `syscall` last returned.
+long RetryBlocking(const std::function<long()>& syscall);
+
+// interruptBlocking(): the main thread's process is exiting. Node then joins
+// worker threads, and one blocked in a synchronous mirror call would hang it:
+// every such call, now or later, fails with EINTR.
+void InterruptBlocking(const Napi::CallbackInfo& info);
 
 // waiterInit(onComplete): gives this environment its waiter threads.
 void WaiterInit(const Napi::CallbackInfo& info);

@@ -300,7 +300,8 @@ export function assertErrno(fn: () => unknown, code: string, syscall: string): v
 
 /** test/fixtures/pending.js: a process with calls of `kind` waiting on `target` (see there). */
 export function startPending(kind: string, mode: string, target: string | number): ChildProcess {
-  return execFile(process.execPath, [join(__dirname, 'fixtures', 'pending.js'), kind, mode, String(target)], { encoding: 'utf8' });
+  // One that hangs is killed before mocha's timeout, so the test fails instead of leaving it.
+  return execFile(process.execPath, [join(__dirname, 'fixtures', 'pending.js'), kind, mode, String(target)], { encoding: 'utf8', timeout: 8000 });
 }
 
 /**
@@ -332,9 +333,12 @@ export async function assertAliveWhileWaiting(kind: string, target: string | num
   return output;
 }
 
-/** Asserts that process.exit() ends a process with calls of `kind` waiting on `target`, with its own code. */
-export async function assertExitWhileWaiting(kind: string, target: string | number): Promise<void> {
-  assert.deepEqual(await once(startPending(kind, 'exit', target), 'exit'), [3, null]);
+/**
+ * Asserts that process.exit() ends a process with calls of `kind` waiting on `target`, with its
+ * own code: promises pending ('exit'), or a worker blocked in the synchronous mirror ('exit-worker').
+ */
+export async function assertExitWhileWaiting(kind: string, target: string | number, mode = 'exit'): Promise<void> {
+  assert.deepEqual(await once(startPending(kind, mode, target), 'exit'), [3, null]);
 }
 
 /**

@@ -165,12 +165,14 @@ describe('processes and workers with message-queue calls pending', function () {
     assert.equal(msgctl(id, IPC_STAT).qnum, 0);
   });
 
-  it('let process.exit() end a process with calls pending', async () => {
+  it('let process.exit() end a process with calls pending, or with a worker blocked in msgrcv', async () => {
     const id = msg.queue();
     msgctl(id, IPC_SET, { qbytes: 1 });
     msgsndSync(id, 200, 'x');
     await assertExitWhileWaiting('msg', id);
     assert.equal(msgctl(id, IPC_STAT).qnum, 1);
+    // Node joins worker threads on exit: one blocked in msgrcv is interrupted, not waited for.
+    await assertExitWhileWaiting('msg', id, 'exit-worker');
   });
 
   it('give back a message taken for a process that exited before it could hear of it', async () => {

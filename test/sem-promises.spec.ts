@@ -161,10 +161,12 @@ describe('processes and workers with semaphore waits pending', function () {
     assert.equal(semctl(id, 0, GETVAL), 0);
   });
 
-  it('let process.exit() end a process with waits pending', async () => {
+  it('let process.exit() end a process with waits pending, or with a worker blocked in semop', async () => {
     const id = sem.set();
     // It ends with its own code: no crash, no hang on the twenty waiting threads.
     await assertExitWhileWaiting('sem', id);
+    // Node joins worker threads on exit: one blocked in semop is interrupted, not waited for.
+    await assertExitWhileWaiting('sem', id, 'exit-worker');
   });
 
   it('undo operations that completed for a process that exited before it could hear of them', async () => {
