@@ -134,7 +134,7 @@ describe('semop', () => {
   });
 
   it('fails with EIDRM in a process waiting on a set that is removed', async () => {
-    const id = semget(IPC_PRIVATE, 1, 0o600);
+    const id = sem.set();
     const other = peer();
     const waiting = other.request('semop', id, [{ num: 0, op: -1 }]).catch((error: unknown) => error);
     await waitUntil(() => semctl(id, 0, GETNCNT) === 1);
@@ -306,7 +306,7 @@ describe('semctl', () => {
   });
 
   it('removes a set with IPC_RMID; the id is then invalid', () => {
-    const id = semget(IPC_PRIVATE, 1, 0o600);
+    const id = sem.set();
     semctl(id, 0, IPC_RMID);
     assertErrno(() => semctl(id, 0, GETVAL), 'EINVAL', 'semctl');
     assertErrno(() => semop(id, [{ num: 0, op: 1 }]), 'EINVAL', 'semop');

@@ -1,6 +1,10 @@
 // The SharedMemory class: create/open, read/write, attributes, detach and remove.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { IPC_PRIVATE, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmctl, shmdt } from '../lib';
+import { packageRoot } from '../lib/native';
 import { assertErrno, assertRecent, randomKey, useShmCleanup, usePeers } from './helpers';
 
 describe('SharedMemory', function () {
@@ -178,5 +182,19 @@ describe('SharedMemory', function () {
     assert.throws(() => SharedMemory.create(IPC_PRIVATE, 8, { fill: {} as string }), { name: 'TypeError', message: /"options.fill"/ });
     assert.throws(() => SharedMemory.create(IPC_PRIVATE, 8, 'x' as unknown as object), { name: 'TypeError', message: /"options"/ });
     assert.throws(() => SharedMemory.open(1, { readOnly: 'yes' as unknown as true }), { name: 'TypeError', message: /"options.readOnly"/ });
+  });
+
+  it('npm run demo: a second Node process verifies, in place, what the first wrote', async () => {
+    const demo = execFile(process.execPath, [join(packageRoot, 'dist', 'examples', 'demo.js')], { encoding: 'utf8', timeout: 8000 });
+    let stdout = '';
+    demo.stdout!.on('data', (text: string) => {
+      stdout += text;
+      // Removed by the demo itself; tracked in case it fails before it does.
+      const made = /segment (\d+)/.exec(stdout);
+      if (made) ipc.track(Number(made[1]));
+    });
+    assert.deepEqual(await once(demo, 'exit'), [0, null]);
+    assert.match(stdout, /hashed 16777216 bytes in place .*: match/);
+    assert.match(stdout, /exited with 0 and wrote back "verified"/);
   });
 });

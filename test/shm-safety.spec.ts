@@ -159,6 +159,7 @@ describe('read-only attachments', () => {
   it('cannot be written even by code that patches Buffer, TypedArray and worker_threads', () => {
     // Every way the review found to pull a writable view out of a Buffer hidden behind a
     // wrapper, before and after loading the package; none may crash the child.
+    const id = ipc.shmget(IPC_PRIVATE, 4096, 0o600);
     const script = `
       'use strict';
       const worker = require('node:worker_threads');
@@ -180,8 +181,8 @@ describe('read-only attachments', () => {
       patch();
       const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
       patch();
-      const id = ipc.shmget(ipc.IPC_PRIVATE, 4096, 0o600);
-      try {
+      const id = ${id};
+      {
         const writer = ipc.shmat(id);
         writer.write('data');
         ipc.shmdt(writer);
@@ -195,8 +196,6 @@ describe('read-only attachments', () => {
           try { value[0] = 1; } catch {}
         }
         process.stdout.write(JSON.stringify({ results: results.slice(0, 3), leaked: leaked.length, after: view.toString('utf8', 0, 4) }));
-      } finally {
-        ipc.shmctl(id, ipc.IPC_RMID);
       }`;
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     const { results, after } = JSON.parse(out);
