@@ -7,6 +7,7 @@ import { closeSync, constants as fsConstants, openSync, promises as fsPromises, 
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 export { compileC } from '../tools/compile-c';
+import { native } from '../lib/native';
 import {
   IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, type ReadOnlyBuffer, semctl, semget, shmat, shmctl, shmdt, shmget,
 } from '../lib';
@@ -97,6 +98,27 @@ export function randomlyAborted<T>(call: (signal: AbortSignal) => Promise<T>): {
   else if (when === 2) setImmediate(abort);
   else if (when === 3) setTimeout(abort, 0);
   return { result, aborting: when < 4 };
+}
+
+/**
+ * Watches native[name] (a call that completes at once or returns the id of a waiter call) for
+ * the test's duration: `waited` tells whether its latest call went to a waiter thread, so a race
+ * test can tell its aborts met calls in flight, not only calls that had completed.
+ */
+export function useWaitSpy(name: 'msgrcvAsync' | 'semopAsync'): { readonly waited: boolean } {
+  const spy = { waited: false };
+  const original = native[name] as (...args: unknown[]) => unknown;
+  beforeEach(() => {
+    (native as unknown as Record<string, unknown>)[name] = (...args: unknown[]) => {
+      const result = original(...args);
+      spy.waited = typeof result === 'number';
+      return result;
+    };
+  });
+  afterEach(() => {
+    (native as unknown as Record<string, unknown>)[name] = original;
+  });
+  return spy;
 }
 
 /** A key unlikely to be in use; tests create with IPC_EXCL, so a clash fails loudly. */

@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, msgctl, msgrcv as msgrcvSync, msgsnd as msgsndSync } from '../lib';
 import { msgrcv, msgsnd } from '../lib/promises';
 import {
-  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useMsgCleanup, usePeers,
+  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useMsgCleanup, usePeers, useWaitSpy,
 } from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
@@ -22,6 +22,7 @@ const run = promisify(execFile);
 describe('kernel-ipc/promises msgsnd and msgrcv', function () {
   this.timeout(30000);
   const msg = useMsgCleanup();
+  const waits = useWaitSpy('msgrcvAsync');
   const peer = usePeers();
 
   it('complete at once when they can, else when another process acts', async () => {
@@ -85,12 +86,15 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
     let received = 0;
     let aborts = 0;
     let rejected = 0;
+    let raced = 0;
     while (received < count) {
       const call = randomlyAborted((signal) => msgrcv(id, 64, 1, 0, { signal }));
+      const waited = waits.waited;
       if (call.aborting) aborts++;
       try {
         seen[(await call.result).data.readUInt32LE(0)]++;
         received++;
+        if (call.aborting && waited) raced++;
       } catch (error) {
         assert.equal((error as Error).name, 'AbortError');
         rejected++;
@@ -105,6 +109,7 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
     await sending;
     assert.deepEqual([...new Set(seen)], [1], 'every message exactly once');
     assert.ok(aborts >= 2000 && rejected > 0, `${aborts} aborts, ${rejected} calls aborted`);
+    assert.ok(raced > 0, 'some calls were aborted while a waiter had them, and still delivered');
     assert.equal(msgctl(id, IPC_STAT).qnum, 0);
   });
 

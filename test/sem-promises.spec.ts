@@ -11,7 +11,8 @@ import { Worker } from 'node:worker_threads';
 import { GETALL, GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_RMID, SEM_UNDO, semctl, semop as semopSync } from '../lib';
 import { semop } from '../lib/promises';
 import {
-  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useSemCleanup, usePeers, waitUntil,
+  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useSemCleanup, usePeers, useWaitSpy,
+  waitUntil,
 } from './helpers';
 
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
@@ -21,6 +22,7 @@ const give = (num = 0) => [{ num, op: 1 }];
 describe('kernel-ipc/promises semop', function () {
   this.timeout(30000);
   const sem = useSemCleanup();
+  const waits = useWaitSpy('semopAsync');
   const peer = usePeers();
 
   it('completes at once when it can, else when another process acts', async () => {
@@ -84,12 +86,15 @@ describe('kernel-ipc/promises semop', function () {
     let taken = 0;
     let aborts = 0;
     let rejected = 0;
+    let raced = 0;
     while (taken < count) {
       const call = randomlyAborted((signal) => semop(id, take(), { signal }));
+      const waited = waits.waited;
       if (call.aborting) aborts++;
       try {
         await call.result;
         taken++;
+        if (call.aborting && waited) raced++;
       } catch (error) {
         assert.equal((error as Error).name, 'AbortError');
         rejected++;
@@ -101,6 +106,7 @@ describe('kernel-ipc/promises semop', function () {
     await giving;
     assert.equal(semctl(id, 0, GETVAL), 0);
     assert.ok(aborts >= 1000 && rejected > 0, `${aborts} aborts, ${rejected} calls aborted`);
+    assert.ok(raced > 0, 'some operations were aborted while a waiter had them, and still reported done');
   });
 
   for (const when of ['at once', 'once they wait in the kernel']) {
