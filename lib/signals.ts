@@ -156,6 +156,8 @@ export function sigwaitinfoAsync(signals: Signal | Signal[], options?: WaitOptio
 export interface WatchSignalsOptions {
   /** Ends the iteration: the pending `next()` rejects with an AbortError. */
   signal?: AbortSignal;
+  /** Ms from now until the iteration ends: the pending `next()` rejects with a TimeoutError. */
+  timeout?: number;
   /** Whether waiting keeps the process alive (default true). */
   ref?: boolean;
 }
@@ -163,16 +165,34 @@ export interface WatchSignalsOptions {
 /**
  * `for await (const info of watchSignals(['SIGUSR1', 'SIGTERM']))`: each of `signals` (blocked
  * ones) as it arrives. A signal is taken only when the loop asks for the next one, so breaking
- * out leaves later signals pending.
+ * out leaves later signals pending; `return()` also ends a `next()` still waiting.
  */
 export function watchSignals(signals: Signal | Signal[], options?: WatchSignalsOptions): AsyncIterableIterator<SignalInfo> {
   const set = waitableSet(signals);
   const { signal, ref, timeout } = validateWaitOptions(options);
-  if (timeout !== undefined) {
-    throw invalidArgValue('options.timeout', timeout, 'is not an option of watchSignals: pass signal: AbortSignal.timeout(ms)');
-  }
-  async function* watch(): AsyncGenerator<SignalInfo> {
-    for (;;) yield await waitFor(set, { signal, ref, timeout: undefined });
-  }
-  return watch();
+  const deadline = timeout === undefined ? undefined : performance.now() + timeout;
+  const ended = new AbortController();
+  const stop = signal === undefined ? ended.signal : AbortSignal.any([signal, ended.signal]);
+  const done: IteratorReturnResult<undefined> = { done: true, value: undefined };
+  return {
+    async next() {
+      if (ended.signal.aborted) return done;
+      const left = deadline === undefined ? undefined : Math.max(0, Math.ceil(deadline - performance.now()));
+      try {
+        return { done: false, value: await waitFor(set, { signal: stop, ref, timeout: left }) };
+      } catch (error) {
+        // Ended by return(), nothing taken; or by an error, after which it is done too.
+        if (ended.signal.aborted) return done;
+        ended.abort();
+        throw error;
+      }
+    },
+    async return() {
+      ended.abort();
+      return done;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }

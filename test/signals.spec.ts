@@ -208,15 +208,28 @@ describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
   it('watchSignals yields each signal as it comes; breaking out leaves the next one pending', async () => {
     const peer = newPeer();
     await peer.request('sigprocmask', SIG_BLOCK, ['SIGRTMIN+2', 'SIGRTMIN+3']);
-    const watching = peer.request<Array<{ signal: string; value: number }>>('watch', ['SIGRTMIN+2', 'SIGRTMIN+3'], 3);
+    const watching = peer.request<Array<{ signal: string; value: number; pid: number; uid: number }>>('watch', ['SIGRTMIN+2', 'SIGRTMIN+3'], 3);
     sigqueue(peer.pid, 'SIGRTMIN+2', 1);
     sigqueue(peer.pid, SIGRTMIN + 3, 2);
     sigqueue(peer.pid, 'SIGRTMIN+2', 3);
     const taken = await watching;
     assert.deepEqual(taken.map(({ signal, value }) => [signal, value]).sort(), [['SIGRTMIN+2', 1], ['SIGRTMIN+2', 3], ['SIGRTMIN+3', 2]]);
+    for (const info of taken) assert.deepEqual([info.pid, info.uid], [process.pid, process.getuid!()]);
     sigqueue(peer.pid, 'SIGRTMIN+2', 4);
     await sleep(50);
     assert.deepEqual(await peer.request('sigpending'), ['SIGRTMIN+2']);
+  });
+
+  it('watchSignals ends at its timeout, and return() ends a waiting next() without taking a signal', async () => {
+    const peer = newPeer();
+    await peer.request('sigprocmask', SIG_BLOCK, ['SIGRTMIN+4']);
+    const ends = await peer.request('watchEnds', ['SIGRTMIN+4'], 30);
+    const done = { done: true, value: undefined };
+    assert.deepEqual(ends, { timedOut: { name: 'TimeoutError', code: 'ETIMEDOUT' }, returned: done, waiting: done, after: done });
+    // No wait is left behind to take it.
+    sigqueue(peer.pid, 'SIGRTMIN+4', 1);
+    await sleep(50);
+    assert.deepEqual(await peer.request('sigpending'), ['SIGRTMIN+4']);
   });
 
   it('refuse to wait for a signal that is not blocked, or for none', async () => {
@@ -224,7 +237,7 @@ describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
     assert.throws(() => watchSignals(['SIGURG', 'SIGTTOU']), { code: 'ERR_INVALID_STATE', message: /SIGTTOU/ });
     await assert.rejects(sigwaitinfo([]), { code: 'ERR_INVALID_ARG_VALUE' });
     await assert.rejects(sigwaitinfo('SIGKILL'), { message: /SIGKILL and SIGSTOP cannot be blocked/ });
-    assert.throws(() => watchSignals('SIGURG', { timeout: 5 } as object), { code: 'ERR_INVALID_ARG_VALUE', message: /AbortSignal.timeout/ });
+    assert.throws(() => watchSignals('SIGURG', { timeout: -5 }), { code: 'ERR_OUT_OF_RANGE', message: /"options.timeout"/ });
     await assert.rejects(sigwaitinfo('SIGURG', { ref: 'no' as unknown as boolean }), { message: /"options.ref"/ });
   });
 
