@@ -6,8 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <thread>
-#include <unordered_set>
+#include <vector>
 
 #include "env_data.h"
 #include "errors.h"
@@ -55,54 +56,37 @@ void InstallWakeHandler() {
   });
 }
 
-// The threads in a synchronous mirror's blocking call, for InterruptBlocking.
-// Process-wide, like threads; never destroyed, since workers may still be in
-// a call while the process exits and static destructors run.
-class BlockedThreads {
- public:
-  static BlockedThreads& Get() {
-    static BlockedThreads* threads = new BlockedThreads();
-    return *threads;
+// Threads that have made a synchronous mirror's blocking call, for
+// InterruptBlocking: each is listed from its first such call until it ends,
+// so that a call costs two atomic stores rather than a lock. The list is
+// never destroyed: workers may still be in a call while static destructors run.
+std::mutex blockingMutex;
+std::vector<struct BlockingThread*>& BlockingThreads() {
+  static auto* threads = new std::vector<BlockingThread*>();
+  return *threads;
+}
+std::atomic<bool> interrupting{false};
+constexpr auto kInterruptFor = std::chrono::milliseconds(100);
+
+struct BlockingThread {
+  pthread_t thread = pthread_self();
+  std::atomic<bool> inCall{false};
+
+  BlockingThread() {
+    std::lock_guard<std::mutex> lock(blockingMutex);
+    BlockingThreads().push_back(this);
   }
 
-  void Enter() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    threads_.insert(pthread_self());
+  // Unlisted under the lock before the thread ends, so InterruptBlocking never
+  // signals a thread that is gone.
+  ~BlockingThread() {
+    std::lock_guard<std::mutex> lock(blockingMutex);
+    auto& threads = BlockingThreads();
+    threads.erase(std::find(threads.begin(), threads.end(), this));
   }
-
-  void Leave() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    threads_.erase(pthread_self());
-  }
-
-  bool interrupting() const { return interrupting_; }
-
-  // A thread that last checked interrupting() just before it was set, and
-  // has not yet entered the kernel, misses a signal: signal again until every
-  // thread has left its call, or for kInterruptFor (one stuck where no signal
-  // reaches it cannot be helped).
-  void Interrupt() {
-    InstallWakeHandler();
-    interrupting_ = true;
-    auto until = std::chrono::steady_clock::now() + kInterruptFor;
-    for (;;) {
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (threads_.empty()) return;
-        // Under the lock, so no thread can have left and ended.
-        for (pthread_t thread : threads_) pthread_kill(thread, WakeSignal());
-      }
-      if (std::chrono::steady_clock::now() > until) return;
-      std::this_thread::sleep_for(kFirstResend);
-    }
-  }
-
- private:
-  static constexpr auto kInterruptFor = std::chrono::milliseconds(100);
-  std::mutex mutex_;
-  std::unordered_set<pthread_t> threads_;
-  std::atomic<bool> interrupting_{false};
 };
+
+thread_local BlockingThread blockingThread;
 
 // Starts a thread with every signal blocked, so signals meant for the process
 // are handled by Node's threads, never by ours.
@@ -363,26 +347,33 @@ Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, b
   return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
 }
 
-long RetryBlocking(const std::function<long()>& syscall) {
-  BlockedThreads& blocked = BlockedThreads::Get();
-  blocked.Enter();
-  long result;
-  do {
-    if (blocked.interrupting()) {
-      errno = EINTR;
-      result = -1;
-      break;
-    }
-    result = syscall();
-  } while (result == -1 && errno == EINTR);
-  int errnum = errno;
-  blocked.Leave();
-  errno = errnum;
-  return result;
-}
+BlockingSection::BlockingSection() { blockingThread.inCall = true; }
 
+BlockingSection::~BlockingSection() { blockingThread.inCall = false; }
+
+bool BlockingSection::Interrupted() { return interrupting; }
+
+// A thread that last checked `interrupting` just before it was set, and has
+// not yet entered the kernel, misses a signal: signal again until no thread is
+// in a call, or for kInterruptFor (one stuck where no signal reaches it cannot
+// be helped).
 void InterruptBlocking(const Napi::CallbackInfo&) {
-  BlockedThreads::Get().Interrupt();
+  InstallWakeHandler();
+  interrupting = true;
+  auto until = std::chrono::steady_clock::now() + kInterruptFor;
+  for (;;) {
+    bool any = false;
+    {
+      std::lock_guard<std::mutex> lock(blockingMutex);
+      for (BlockingThread* blocking : BlockingThreads()) {
+        if (!blocking->inCall) continue;
+        pthread_kill(blocking->thread, WakeSignal());
+        any = true;
+      }
+    }
+    if (!any || std::chrono::steady_clock::now() > until) return;
+    std::this_thread::sleep_for(kFirstResend);
+  }
 }
 
 void WaiterInit(const Napi::CallbackInfo& info) {

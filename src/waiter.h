@@ -1,8 +1,8 @@
 #ifndef KERNEL_IPC_WAITER_H_
 #define KERNEL_IPC_WAITER_H_
 
+#include <errno.h>
 #include <napi.h>
-#include <functional>
 #include <pthread.h>
 
 #include <atomic>
@@ -104,11 +104,36 @@ int WakeSignal();
 // its error.
 Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref);
 
+// Marks the current thread as in a synchronous mirror's blocking call while
+// it lives, so that InterruptBlocking can reach it.
+class BlockingSection {
+ public:
+  BlockingSection();
+  ~BlockingSection();
+  BlockingSection(const BlockingSection&) = delete;
+  BlockingSection& operator=(const BlockingSection&) = delete;
+  // Whether the process is exiting: the call must not be made (again).
+  static bool Interrupted();
+};
+
 // A synchronous mirror's blocking system call (`syscall` returns -1 and sets
 // errno on failure), made again after EINTR as C callers do, since JavaScript
 // cannot run a handler before it returns anyway; but once the process exits,
-// it fails with EINTR instead. Returns what `syscall` last returned.
-long RetryBlocking(const std::function<long()>& syscall);
+// it fails with EINTR instead. Returns what `syscall` last returned. A
+// template, not std::function, which would allocate on every call.
+template <typename Syscall>
+long RetryBlocking(Syscall syscall) {
+  BlockingSection section;
+  long result;
+  do {
+    if (BlockingSection::Interrupted()) {
+      errno = EINTR;
+      return -1;
+    }
+    result = syscall();
+  } while (result == -1 && errno == EINTR);
+  return result;
+}
 
 // interruptBlocking(): the main thread's process is exiting. Node then joins
 // worker threads, and one blocked in a synchronous mirror call would hang it:
