@@ -353,10 +353,9 @@ BlockingSection::~BlockingSection() { blockingThread.inCall = false; }
 
 bool BlockingSection::Interrupted() { return interrupting; }
 
-// A thread that last checked `interrupting` just before it was set, and has
-// not yet entered the kernel, misses a signal: signal again until no thread is
-// in a call, or for kInterruptFor (one stuck where no signal reaches it cannot
-// be helped).
+// A thread signalled just before it enters the kernel misses the signal:
+// signal again until no thread is in a call, or for kInterruptFor (one stuck
+// where no signal reaches it cannot be helped).
 void InterruptBlocking(const Napi::CallbackInfo&) {
   InstallWakeHandler();
   interrupting = true;

@@ -112,26 +112,23 @@ class BlockingSection {
   ~BlockingSection();
   BlockingSection(const BlockingSection&) = delete;
   BlockingSection& operator=(const BlockingSection&) = delete;
-  // Whether the process is exiting: the call must not be made (again).
+  // Whether the process is exiting: a call interrupted now must not be made again.
   static bool Interrupted();
 };
 
 // A synchronous mirror's blocking system call (`syscall` returns -1 and sets
 // errno on failure), made again after EINTR as C callers do, since JavaScript
 // cannot run a handler before it returns anyway; but once the process exits,
-// it fails with EINTR instead. Returns what `syscall` last returned. A
-// template, not std::function, which would allocate on every call.
+// an interrupted call fails with EINTR instead. Calls that do not wait (an
+// unlock in an exit handler) still work then. Returns what `syscall` last
+// returned. A template, not std::function, which would allocate on every call.
 template <typename Syscall>
 long RetryBlocking(Syscall syscall) {
   BlockingSection section;
   long result;
   do {
-    if (BlockingSection::Interrupted()) {
-      errno = EINTR;
-      return -1;
-    }
     result = syscall();
-  } while (result == -1 && errno == EINTR);
+  } while (result == -1 && errno == EINTR && !BlockingSection::Interrupted());
   return result;
 }
 

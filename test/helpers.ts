@@ -88,7 +88,7 @@ export function briefly(options: unknown): any {
  * Starts `call` with a signal that is aborted at once, after a microtask, an immediate or a
  * timer turn, or never, one time in five each: for races between abort and completion.
  */
-export function randomlyAborted<T>(call: (signal: AbortSignal) => Promise<T>): { result: Promise<T>; aborting: boolean } {
+export function randomlyAborted<T>(call: (signal: AbortSignal) => Promise<T>): { result: Promise<T>; aborting: boolean; signal: AbortSignal } {
   const controller = new AbortController();
   const result = call(controller.signal);
   const abort = () => controller.abort();
@@ -97,7 +97,7 @@ export function randomlyAborted<T>(call: (signal: AbortSignal) => Promise<T>): {
   else if (when === 1) queueMicrotask(abort);
   else if (when === 2) setImmediate(abort);
   else if (when === 3) setTimeout(abort, 0);
-  return { result, aborting: when < 4 };
+  return { result, aborting: when < 4, signal: controller.signal };
 }
 
 /**
