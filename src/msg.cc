@@ -73,8 +73,6 @@ Napi::Value Deliverable(Napi::Env env, int msqid, const MessageBuffer& message, 
   }
 }
 
-// Both calls Run only on a waiter thread, once the JS thread has found that
-// they must wait: the queue existed then.
 class SendCall : public BlockingCall {
  public:
   SendCall(int msqid, MessageBuffer message, int flags)
@@ -85,7 +83,8 @@ class SendCall : public BlockingCall {
   int Run(bool block) override {
     int flags = block ? flags_ : flags_ | IPC_NOWAIT;
     if (::msgsnd(msqid_, message_.get(), message_.capacity(), flags) == 0) return 0;
-    return !block && errno == EAGAIN ? kWouldBlock : ErrnoAfterWaiting(errno);
+    if (!block && errno == EAGAIN && !(flags_ & IPC_NOWAIT)) return kWouldBlock;
+    return started() ? ErrnoAfterWaiting(errno) : errno;
   }
 
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
@@ -103,12 +102,17 @@ class ReceiveCall : public BlockingCall {
 
   const char* Syscall() const override { return "msgrcv"; }
 
+  // MSG_COPY without IPC_NOWAIT is left as given, so that the kernel refuses
+  // it as it would in C.
   int Run(bool block) override {
-    int flags = block ? flags_ : flags_ | IPC_NOWAIT;
+    int flags = block || (flags_ & MSG_COPY) ? flags_ : flags_ | IPC_NOWAIT;
     ssize_t size = ::msgrcv(msqid_, message_.get(), message_.capacity(), type_, flags);
-    if (size == -1) return !block && errno == ENOMSG ? kWouldBlock : ErrnoAfterWaiting(errno);
-    size_ = static_cast<size_t>(size);
-    return 0;
+    if (size >= 0) {
+      size_ = static_cast<size_t>(size);
+      return 0;
+    }
+    if (!block && errno == ENOMSG && flags != flags_) return kWouldBlock;
+    return started() ? ErrnoAfterWaiting(errno) : errno;
   }
 
   Napi::Value Result(Napi::Env env) override { return MessageToObject(env, message_, size_); }
@@ -174,14 +178,7 @@ Napi::Value MsgsndAsync(const Napi::CallbackInfo& info) {
   int flags = info[3].As<Napi::Number>().Int32Value();
   bool ref = info[4].As<Napi::Boolean>().Value();
   MessageBuffer message = OutgoingMessage(info);
-  // Most sends find room on the queue: they complete here, with no thread.
-  if (::msgsnd(msqid, message.get(), message.capacity(), flags | IPC_NOWAIT) == 0) {
-    return env.Undefined();
-  }
-  int errnum = errno;
-  if (errnum != EAGAIN || (flags & IPC_NOWAIT)) throw ErrnoError(env, errnum, "msgsnd");
-  auto call = std::make_unique<SendCall>(msqid, std::move(message), flags);
-  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+  return CompleteOrStart(env, std::make_unique<SendCall>(msqid, std::move(message), flags), ref);
 }
 
 Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
@@ -191,15 +188,7 @@ Napi::Value MsgrcvAsync(const Napi::CallbackInfo& info) {
   long type = info[2].As<Napi::Number>().Int64Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
   bool ref = info[4].As<Napi::Boolean>().Value();
-  // A message already waiting is taken here, with no thread. MSG_COPY without
-  // IPC_NOWAIT is left as given, so that the kernel refuses it as it would later.
-  int firstFlags = (flags & MSG_COPY) ? flags : flags | IPC_NOWAIT;
-  ssize_t size = ::msgrcv(msqid, message.get(), message.capacity(), type, firstFlags);
-  if (size >= 0) return Deliverable(env, msqid, message, static_cast<size_t>(size), flags);
-  int errnum = errno;
-  if (errnum != ENOMSG || (firstFlags == flags)) throw ErrnoError(env, errnum, "msgrcv");
-  auto call = std::make_unique<ReceiveCall>(msqid, std::move(message), type, flags);
-  return Napi::Number::New(env, WaitersOf(env).Start(env, std::move(call), ref));
+  return CompleteOrStart(env, std::make_unique<ReceiveCall>(msqid, std::move(message), type, flags), ref);
 }
 
 Napi::Value Msgctl(const Napi::CallbackInfo& info) {

@@ -114,11 +114,9 @@ class SemopCall : public BlockingCall {
   int Run(bool block) override {
     if (!block) {
       if (::semop(semid_, nowait_.data(), nowait_.size()) == 0) return 0;
-      if (errno != EAGAIN) return waited_ ? ErrnoAfterWaiting(errno) : errno;
+      if (errno != EAGAIN) return started() ? ErrnoAfterWaiting(errno) : errno;
       // Operations that may not wait fail as C's would.
-      if (MustNotWait()) return EAGAIN;
-      waited_ = true;
-      return kWouldBlock;
+      return MustNotWait() ? EAGAIN : kWouldBlock;
     }
     return Operate(semid_, ops_.data(), ops_.size(), deadline_) == 0 ? 0 : ErrnoAfterWaiting(errno);
   }
@@ -146,7 +144,6 @@ class SemopCall : public BlockingCall {
   std::vector<struct sembuf> nowait_;
   std::vector<struct sembuf> inverse_;
   Deadline deadline_;
-  bool waited_ = false;  // Run(false) found that it must wait: the set existed
 };
 
 struct semid_ds StatOf(Napi::Env env, int semid) {

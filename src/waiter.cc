@@ -140,6 +140,7 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
     auto pending = std::make_unique<Pending>();
     pending->id = id;
     pending->ref = ref;
+    call->started_ = true;
     pending->call = std::move(call);
     queue_.push_back(pending.get());
     calls_.emplace(id, std::move(pending));

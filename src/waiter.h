@@ -33,6 +33,15 @@ class BlockingCall {
   // After Run returned 0, when the environment ended before Result could be
   // delivered: give back what can be given back, such as a received message.
   virtual void Abandon() {}
+
+ protected:
+  // Whether a waiter thread has the call: the JS thread found that it must
+  // wait, so the object it names existed then.
+  bool started() const { return started_; }
+
+ private:
+  friend class WaiterPool;
+  bool started_ = false;
 };
 
 // The threads one environment's blocking calls wait on: created on demand,
