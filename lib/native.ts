@@ -100,9 +100,13 @@ export interface Native {
   sigqueue(pid: number, signo: number, value: number): void;
   /** The signal when one was pending, else the id of a waiter call that resolves with it. */
   sigwaitinfoAsync(signals: number[], ref: boolean): number | NativeSiginfo;
-  /** onComplete(id, status, value): status 0 done (value: the result), 1 cancelled, 2 failed (value: the error). */
-  waiterInit(onComplete: (id: number, status: number, value: unknown) => void): void;
-  waiterCancel(id: number): void;
+  /**
+   * onComplete(id, status, value): status 0 done (value: the result), 1 cancelled, 2 failed (value: the error);
+   * returns whether a call took the result (one nobody takes is given back).
+   */
+  waiterInit(onComplete: (id: number, status: number, value: unknown) => boolean): void;
+  /** True if the call was still queued and is gone; else it completes through onComplete. */
+  waiterCancel(id: number): boolean;
   /** Ends every waiting call and gives back what completed calls took but were never delivered. */
   waiterStop(): void;
   /** The main thread's process is exiting: blocking synchronous calls fail with EINTR. */

@@ -1,4 +1,4 @@
-// The JavaScript side of src/waiter.cc: promises for blocking calls, which run on threads the
+// The JavaScript side of src/waiter: promises for blocking calls, which run on threads the
 // addon owns (never the event loop, never libuv's threadpool).
 import { isMainThread } from 'node:worker_threads';
 import { abortError, invalidArgType, timeoutError } from './errors';
@@ -20,9 +20,25 @@ export interface ValidWaitOptions {
   ref: boolean;
 }
 
+// Taken before user code can replace them: how a call settles must not depend on user code
+// (a signal whose own removeEventListener throws, say).
+const { addEventListener, removeEventListener } = EventTarget.prototype;
+const abortedOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
+const reasonOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
+
+/** Whether `value` is a real AbortSignal: one made with AbortSignal.prototype alone is not. */
+function isAbortSignal(value: unknown): value is AbortSignal {
+  try {
+    abortedOf.call(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function validateWaitOptions(options: unknown): ValidWaitOptions {
   const { signal, timeout, ref = true } = validateOptions<WaitOptions>(options);
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+  if (signal !== undefined && !isAbortSignal(signal)) {
     throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
   }
   if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
@@ -35,16 +51,20 @@ const CANCELLED = 1;
 
 const pending = new Map<number, (status: number, value: unknown) => void>();
 
+// Returns whether a call took the result: one nobody takes is given back.
 native.waiterInit((id, status, value) => {
   const complete = pending.get(id);
+  if (complete === undefined) return false;
   pending.delete(id);
-  complete?.(status, value);
+  complete(status, value);
+  return true;
 });
 // process.exit() and uncaught exceptions end the main thread's process without the cleanup
 // that gives back what a completed call took: do it here, when no promise can settle anymore.
 // Node joins worker threads as the main thread's process exits, and one blocked in a
-// synchronous call (msgrcv, semop) would hang it: such calls then fail with EINTR.
-process.on('exit', () => {
+// synchronous call (msgrcv, semop) would hang it: such calls then fail with EINTR, as do calls
+// that would wait made in exit listeners, which is why this one goes first.
+process.prependListener('exit', () => {
   native.waiterStop();
   if (isMainThread) native.interruptBlocking();
 });
@@ -54,45 +74,78 @@ process.on('exit', () => {
  * result when the call completed at once, or the id of a waiter call. An abort or timeout
  * rejects only if the call took nothing: one the kernel completed anyway resolves, with what
  * `adopt` makes of the result, at once, so that what it holds (a descriptor) has an owner
- * before JavaScript could stop running.
+ * before JavaScript could stop running. Never throws: every failure rejects.
  */
 export function wait<T, R = T>(
   syscall: string,
-  { signal, timeout, ref }: ValidWaitOptions,
+  options: ValidWaitOptions,
   start: (ref: boolean) => R | number,
   adopt: (result: R) => T = (result) => result as unknown as T,
   after?: Promise<unknown>,
 ): Promise<T> {
-  if (signal?.aborted) return Promise.reject(abortError(signal.reason));
+  try {
+    return waitFor(syscall, options, start, adopt, after);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function waitFor<T, R>(
+  syscall: string,
+  { signal, timeout, ref }: ValidWaitOptions,
+  start: (ref: boolean) => R | number,
+  adopt: (result: R) => T,
+  after: Promise<unknown> | undefined,
+): Promise<T> {
+  if (signal !== undefined && abortedOf.call(signal)) return Promise.reject(abortError(reasonOf.call(signal)));
   return new Promise<T>((resolve, reject) => {
     let started = false;
     let id = 0;
     let stoppedBy: Error | undefined;
     let timer: NodeJS.Timeout | undefined;
+    let aborted = false;
 
-    const finish = () => {
+    // After the promise has settled, so that nothing it runs can keep it from settling.
+    const cleanUp = () => {
       if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      // Once it fired, the listener is gone (once: true); looking for it costs a walk of the
+      // signal's listeners, thousands of them when thousands of calls share a signal.
+      if (signal === undefined || aborted) return;
+      try {
+        removeEventListener.call(signal, 'abort', onAbort);
+      } catch (error) {
+        process.emitWarning(`kernel-ipc could not remove its abort listener: ${error}`);
+      }
+    };
+    const settle = (result: R) => {
+      let value: T;
+      try {
+        value = adopt(result);
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      resolve(value);
     };
     const stop = (error: Error) => {
       if (stoppedBy !== undefined) return;
       stoppedBy = error;
       if (id !== 0) {
-        native.waiterCancel(id);
-      } else if (!started) {
-        finish();
-        reject(error);
+        // A call still queued is gone at once; one in its system call is interrupted, and
+        // reports whether it completed first.
+        if (!native.waiterCancel(id)) return;
+        pending.delete(id);
+      } else if (started) {
+        return;
       }
+      reject(error);
+      cleanUp();
     };
-    const settle = (result: R) => {
-      try {
-        resolve(adopt(result));
-      } catch (error) {
-        reject(error);
-      }
+    const onAbort = () => {
+      aborted = true;
+      stop(abortError(reasonOf.call(signal)));
     };
-    const onAbort = () => stop(abortError(signal!.reason));
-    signal?.addEventListener('abort', onAbort, { once: true });
+    if (signal !== undefined) addEventListener.call(signal, 'abort', onAbort, { once: true });
     if (timeout !== undefined) {
       // The pending call keeps the process alive (or not, with ref: false), not the timer.
       timer = setTimeout(() => stop(timeoutError(syscall, timeout)), timeout).unref();
@@ -105,21 +158,21 @@ export function wait<T, R = T>(
       try {
         result = start(ref);
       } catch (error) {
-        finish();
         reject(error);
+        cleanUp();
         return;
       }
       if (typeof result !== 'number') {
-        finish();
         settle(result);
+        cleanUp();
         return;
       }
       id = result;
       pending.set(id, (status, value) => {
-        finish();
         if (status === DONE) settle(value as R);
         else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
         else reject(value);
+        cleanUp();
       });
     };
     if (after === undefined) begin();

@@ -33,6 +33,10 @@ class OpenWriterCall : public BlockingCall {
   const char* Syscall() const override { return "open"; }
   const char* Path() const override { return path_.c_str(); }
 
+  // One reader lets every waiting writer in: the first to wait is the first
+  // to open, and the rest open at once after it.
+  std::string Line() const override { return "open " + path_; }
+
   int Run(bool block) override {
     int fd = OpenFifo(path_, O_WRONLY | (block ? 0 : O_NONBLOCK), block);
     if (fd == -1) return !block && errno == ENXIO ? kWouldBlock : errno;

@@ -6,6 +6,7 @@
 #include <sys/msg.h>
 
 #include <memory>
+#include <string>
 
 #include "errors.h"
 #include "ipc.h"
@@ -87,6 +88,9 @@ class SendCall : public BlockingCall {
     return started() ? ErrnoAfterWaiting(errno) : errno;
   }
 
+  // Sends to one queue leave in call order.
+  std::string Line() const override { return "msgsnd " + std::to_string(msqid_); }
+
   Napi::Value Result(Napi::Env env) override { return env.Undefined(); }
 
  private:
@@ -113,6 +117,13 @@ class ReceiveCall : public BlockingCall {
     }
     if (!block && errno == ENOMSG && flags != flags_) return kWouldBlock;
     return started() ? ErrnoAfterWaiting(errno) : errno;
+  }
+
+  // Receives that select the same messages, into the same room, are served
+  // in call order, as the kernel serves its waiting receivers.
+  std::string Line() const override {
+    return "msgrcv " + std::to_string(msqid_) + " " + std::to_string(type_) + " " + std::to_string(flags_) + " " +
+           std::to_string(message_.capacity());
   }
 
   Napi::Value Result(Napi::Env env) override { return MessageToObject(env, message_, size_); }
@@ -156,7 +167,9 @@ Napi::Value Msgsnd(const Napi::CallbackInfo& info) {
   int msqid = info[0].As<Napi::Number>().Int32Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
   MessageBuffer message = OutgoingMessage(info);
-  long result = RetryBlocking([&] { return ::msgsnd(msqid, message.get(), message.capacity(), flags); });
+  long result = RetryBlocking(!(flags & IPC_NOWAIT), EAGAIN, [&](bool mayWait) {
+    return ::msgsnd(msqid, message.get(), message.capacity(), mayWait ? flags : flags | IPC_NOWAIT);
+  });
   if (result == -1) throw ErrnoError(env, errno, "msgsnd");
   return env.Undefined();
 }
@@ -167,7 +180,9 @@ Napi::Value Msgrcv(const Napi::CallbackInfo& info) {
   MessageBuffer message(env, static_cast<size_t>(info[1].As<Napi::Number>().DoubleValue()), "msgrcv");
   long type = info[2].As<Napi::Number>().Int64Value();
   int flags = info[3].As<Napi::Number>().Int32Value();
-  long size = RetryBlocking([&] { return ::msgrcv(msqid, message.get(), message.capacity(), type, flags); });
+  long size = RetryBlocking(!(flags & IPC_NOWAIT), ENOMSG, [&](bool mayWait) {
+    return ::msgrcv(msqid, message.get(), message.capacity(), type, mayWait || (flags & MSG_COPY) ? flags : flags | IPC_NOWAIT);
+  });
   if (size == -1) throw ErrnoError(env, errno, "msgrcv");
   return Deliverable(env, msqid, message, static_cast<size_t>(size), flags);
 }

@@ -5,8 +5,10 @@
 #include <sys/sem.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "env_data.h"
@@ -83,6 +85,18 @@ int Operate(int semid, struct sembuf* ops, size_t count, const Deadline& deadlin
   return ::semtimedop(semid, ops, count, &left);
 }
 
+// The operations once, none of them waiting: EAGAIN where one would wait.
+int OperateNow(int semid, const struct sembuf* ops, size_t count) {
+  std::vector<struct sembuf> nowait(ops, ops + count);
+  for (struct sembuf& op : nowait) op.sem_flg |= IPC_NOWAIT;
+  return ::semop(semid, nowait.data(), count);
+}
+
+// Whether the operations can wait: one lacks IPC_NOWAIT.
+bool CanWait(const struct sembuf* ops, size_t count) {
+  return std::any_of(ops, ops + count, [](const struct sembuf& op) { return !(op.sem_flg & IPC_NOWAIT); });
+}
+
 // The first `count` operations of this environment's packed array (semopBuffer).
 struct sembuf* PackedOps(const Napi::CallbackInfo& info, size_t* count) {
   const PackedSemops& packed = DataOf(info.Env()).semops;
@@ -110,6 +124,17 @@ class SemopCall : public BlockingCall {
   }
 
   const char* Syscall() const override { return SyscallOf(deadline_); }
+
+  // The same operations on the same set, with no deadline of their own,
+  // wait for the same thing and are served in call order.
+  std::string Line() const override {
+    if (!deadline_.forever()) return "";
+    std::string line = "semop " + std::to_string(semid_);
+    for (const struct sembuf& op : ops_) {
+      line += " " + std::to_string(op.sem_num) + ":" + std::to_string(op.sem_op) + ":" + std::to_string(op.sem_flg);
+    }
+    return line;
+  }
 
   int Run(bool block) override {
     if (!block) {
@@ -234,7 +259,9 @@ Napi::Value Semop(const Napi::CallbackInfo& info) {
   size_t count;
   struct sembuf* ops = PackedOps(info, &count);
   Deadline deadline(info[2].As<Napi::Number>().DoubleValue());
-  long result = RetryBlocking([&] { return Operate(semid, ops, count, deadline); });
+  long result = RetryBlocking(CanWait(ops, count), EAGAIN, [&](bool mayWait) {
+    return mayWait ? Operate(semid, ops, count, deadline) : OperateNow(semid, ops, count);
+  });
   if (result == -1) throw ErrnoError(env, errno, SyscallOf(deadline));
   return env.Undefined();
 }

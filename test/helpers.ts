@@ -326,10 +326,23 @@ export function startPending(kind: string, mode: string, target: string | number
   return execFile(process.execPath, [join(__dirname, 'fixtures', 'pending.js'), kind, mode, String(target)], { encoding: 'utf8', timeout: 8000 });
 }
 
+/** Everything `child` prints, once it has exited. */
+async function outputOf(child: ChildProcess): Promise<string> {
+  const [stdout] = await Promise.all([
+    new Promise<string>((resolve) => {
+      let text = '';
+      child.stdout!.on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
+    }),
+    once(child, 'exit'),
+  ]);
+  return stdout;
+}
+
 /**
  * Asserts that a process with a call of `kind` waiting on `target` stays alive, as with a
- * socket read, until `release(pid)` lets the call complete, then exits 0; and that with
- * ref: false it exits at once. Resolves with what the first process printed.
+ * socket read, until `release(pid)` lets the call complete, then exits 0; that with ref: false
+ * it exits at once; and that with ref: false, an abort from a timer still settles the call
+ * before the process exits. Resolves with what the first process printed.
  */
 export async function assertAliveWhileWaiting(kind: string, target: string | number, release: (pid: number) => unknown): Promise<string> {
   const alive = startPending(kind, 'ref', target);
@@ -343,15 +356,8 @@ export async function assertAliveWhileWaiting(kind: string, target: string | num
   await release(alive.pid!);
   const [code] = await exited;
   assert.equal(code, 0);
-  const unref = startPending(kind, 'unref', target);
-  const [stdout] = await Promise.all([
-    new Promise<string>((resolve) => {
-      let text = '';
-      unref.stdout!.on('data', (chunk: string) => (text += chunk)).on('end', () => resolve(text));
-    }),
-    once(unref, 'exit'),
-  ]);
-  assert.equal(stdout, 'waiting\nexit 0\n');
+  assert.equal(await outputOf(startPending(kind, 'unref', target)), 'waiting\nexit 0\n');
+  assert.equal(await outputOf(startPending(kind, 'unref-abort', target)), 'waiting\nrejected AbortError\nexit 0\n');
   return output;
 }
 

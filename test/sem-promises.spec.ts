@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { pbkdf2 } from 'node:crypto';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import { GETALL, GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_RMID, SEM_UNDO, semctl, semop as semopSync } from '../lib';
+import { GETALL, GETNCNT, GETPID, GETVAL, IPC_NOWAIT, IPC_RMID, SEM_UNDO, SETALL, semctl, semop as semopSync } from '../lib';
 import { semop } from '../lib/promises';
 import {
   assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, randomlyAborted, startPending, useSemCleanup, usePeers, useWaitSpy,
@@ -118,8 +119,9 @@ describe('kernel-ipc/promises semop', function () {
         semop(id, [{ num: 0, op: -1, flags: SEM_UNDO }, { num: 1, op: 0 }]),
         semop(id, take(), 10000),
       ];
-      // At once, the waiter threads may not have reached the kernel yet: still a removal.
-      if (when !== 'at once') await waitUntil(() => semctl(id, 0, GETNCNT) + semctl(id, 1, GETNCNT) === 10);
+      // At once, the waiter threads may not have reached the kernel yet: still a removal. Equal
+      // operations wait in one line, so the kernel sees four waits: one per line.
+      if (when !== 'at once') await waitUntil(() => semctl(id, 0, GETNCNT) + semctl(id, 1, GETNCNT) === 4);
       semctl(id, 0, IPC_RMID);
       const results = await Promise.allSettled(waits);
       results.forEach((result, index) => {
@@ -130,17 +132,31 @@ describe('kernel-ipc/promises semop', function () {
   }
 
   it('leaves the threadpool free: with 100 waits pending, fs and crypto still complete', async () => {
-    const id = sem.set();
-    const waits = Array.from({ length: 100 }, () => semop(id, take()));
-    await waitUntil(() => semctl(id, 0, GETNCNT) === 100);
+    const id = sem.set(100);
+    const waits = Array.from({ length: 100 }, (_, i) => semop(id, take(i)));
+    await waitUntil(() => Array.from({ length: 100 }, (_, i) => semctl(id, i, GETNCNT)).every((count) => count === 1));
     const work = await Promise.all([
       ...Array.from({ length: 8 }, () => readFile(__filename, 'utf8')),
       ...Array.from({ length: 4 }, () => promisify(pbkdf2)('secret', 'salt', 1000, 32, 'sha256')),
     ]);
     assert.equal(work.length, 12);
-    assert.equal(semctl(id, 0, GETNCNT), 100, 'the waits were waiting all along');
-    semopSync(id, [{ num: 0, op: 100 }]);
+    assert.equal(semctl(id, 99, GETNCNT), 1, 'the waits were waiting all along');
+    semctl(id, 0, SETALL, new Array<number>(100).fill(1));
     await Promise.all(waits);
+    assert.deepEqual(semctl(id, 0, GETALL), new Array<number>(100).fill(0));
+  });
+
+  it('serves equal waits in one line, in call order, on one thread', async () => {
+    const id = sem.set();
+    const threads = () => readdirSync('/proc/self/task').length;
+    const before = threads();
+    const order: number[] = [];
+    const waits = Array.from({ length: 1000 }, (_, i) => semop(id, take()).then(() => order.push(i)));
+    await waitUntil(() => semctl(id, 0, GETNCNT) === 1);
+    assert.ok(threads() - before <= 2, `${threads() - before} threads for 1000 equal waits`);
+    for (let i = 0; i < 1000; i += 100) semopSync(id, [{ num: 0, op: 100 }]);
+    await Promise.all(waits);
+    assert.deepEqual(order, Array.from({ length: 1000 }, (_, i) => i));
     assert.equal(semctl(id, 0, GETVAL), 0);
   });
 
@@ -202,7 +218,8 @@ describe('processes and workers with semaphore waits pending', function () {
     await semop(id, give(2));
     await semop(id, take(3));
     await waiting;
-    await waitUntil(() => semctl(id, 4, GETNCNT) === 8);
+    // Eight equal takes: one line, one wait in the kernel.
+    await waitUntil(() => semctl(id, 4, GETNCNT) === 1);
     await worker.terminate();
     await exited;
     // The worker's waiter threads are gone: what is given now stays.

@@ -1,0 +1,71 @@
+// Pending promise calls: what N receives waiting on one queue cost the process (threads,
+// memory, mappings), how long aborting them all takes, and what is left once they ended.
+// Run alone: node dist/bench/pending.js [counts...]
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { IPC_PRIVATE, IPC_RMID, msgctl, msgget } from '../lib';
+import * as promises from '../lib/promises';
+
+interface Usage {
+  threads: number;
+  vmMiB: number;
+  rssMiB: number;
+  mappings: number;
+}
+
+function usage(): Usage {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(status)![1]);
+  return {
+    threads: field('Threads'),
+    vmMiB: Math.round(field('VmSize') / 1024),
+    rssMiB: Math.round(field('VmRSS') / 1024),
+    mappings: readFileSync('/proc/self/maps', 'utf8').split('\n').length - 1,
+  };
+}
+
+function delta(after: Usage, before: Usage): string {
+  return `+${after.threads - before.threads} threads, +${after.vmMiB - before.vmMiB} MiB virtual, `
+    + `+${after.rssMiB - before.rssMiB} MiB RSS, +${after.mappings - before.mappings} mappings`;
+}
+
+/** N receives pending on one queue, then aborted; resolves with what each stage cost. */
+export async function pendingCost(count: number): Promise<{ pending: string; abortMs: number; settledMs: number; after: string }> {
+  const msqid = msgget(IPC_PRIVATE, 0o600);
+  try {
+    await sleep(50);
+    const before = usage();
+    const controller = new AbortController();
+    const calls = Array.from({ length: count }, () => promises.msgrcv(msqid, 64, 0, 0, { signal: controller.signal }).then(
+      () => 'received',
+      (error: Error) => error.name,
+    ));
+    await sleep(200);
+    const pending = delta(usage(), before);
+    const started = performance.now();
+    controller.abort();
+    const abortMs = performance.now() - started;
+    const outcomes = await Promise.all(calls);
+    const settledMs = performance.now() - started;
+    if (outcomes.some((outcome) => outcome !== 'AbortError')) throw new Error('a call did not end aborted');
+    await sleep(1000);
+    return { pending, abortMs, settledMs, after: delta(usage(), before) };
+  } finally {
+    msgctl(msqid, IPC_RMID);
+  }
+}
+
+export async function pendingCalls(counts = [1000, 10000]): Promise<void> {
+  console.log('pending promise calls: N msgrcv waiting on one queue');
+  for (const count of counts) {
+    const { pending, abortMs, settledMs, after } = await pendingCost(count);
+    console.log(`  ${String(count).padStart(6)} pending: ${pending}`);
+    console.log(`         abort(): ${abortMs.toFixed(1)} ms on the event loop, all settled after ${settledMs.toFixed(1)} ms`);
+    console.log(`         1 s after they ended: ${after}`);
+  }
+}
+
+if (require.main === module) {
+  const counts = process.argv.slice(2).map(Number);
+  void pendingCalls(counts.length > 0 ? counts : undefined);
+}

@@ -1,0 +1,183 @@
+// The promise calls' waiting: lines that share a thread, the limit on threads, and settlements
+// that neither depend on user code nor throw, whatever the process does around them.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { GETVAL, IPC_STAT, msgctl, msgsnd as msgsndSync, semctl, semop as semopSync } from '../lib';
+import { msgrcv, msgsnd, semop, sigwaitinfo } from '../lib/promises';
+import { openFifoWriter } from '../lib';
+import { useMsgCleanup, useSemCleanup } from './helpers';
+
+const run = promisify(execFile);
+const fixture = (name: string) => join(__dirname, 'fixtures', name);
+
+function statusField(name: string): number {
+  return Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(readFileSync('/proc/self/status', 'utf8'))![1]);
+}
+
+const threads = () => readdirSync('/proc/self/task').length;
+const mappings = () => readFileSync('/proc/self/maps', 'utf8').split('\n').length - 1;
+
+/**
+ * A pids cgroup (v1, or v2's root) that holds at most `limit` tasks, for a child started with
+ * `sh -c 'echo $$ > <procs> && exec ...'`; undefined where this machine cannot make one.
+ */
+function pidsCgroup(limit: number): { procs: string; remove(): void } | undefined {
+  const name = `kernel-ipc-test-${process.pid}`;
+  for (const root of ['/sys/fs/cgroup/pids', '/sys/fs/cgroup']) {
+    const dir = join(root, name);
+    try {
+      mkdirSync(dir);
+    } catch {
+      continue;
+    }
+    try {
+      writeFileSync(join(dir, 'pids.max'), String(limit));
+      return { procs: join(dir, 'cgroup.procs'), remove: () => rmdirSync(dir) };
+    } catch {
+      rmdirSync(dir);
+    }
+  }
+  return undefined;
+}
+
+describe('promise calls that wait', function () {
+  this.timeout(30000);
+  const msg = useMsgCleanup();
+  const sem = useSemCleanup();
+
+  it('wait in one line on one thread when they wait for the same thing, served in call order', async () => {
+    const id = msg.queue();
+    const before = { threads: threads(), mappings: mappings(), vm: statusField('VmSize') };
+    const controller = new AbortController();
+    const receives = Array.from({ length: 10000 }, () => msgrcv(id, 64, 0, 0, { signal: controller.signal }));
+    await sleep(50);
+    const grew = threads() - before.threads;
+    assert.ok(grew <= 2, `${grew} threads for 10,000 receives on one queue`);
+    // A thread each took two mappings (stack and guard page) and 256 KiB of address space.
+    assert.ok(mappings() - before.mappings < 1000, `${mappings() - before.mappings} mappings more`);
+    assert.ok(statusField('VmSize') - before.vm < 512 * 1024, `${statusField('VmSize') - before.vm} KiB more address space`);
+    for (let i = 0; i < 100; i++) msgsndSync(id, 1, String(i));
+    const first = await Promise.all(receives.slice(0, 100));
+    assert.deepEqual(first.map(({ data }) => data.toString()), Array.from({ length: 100 }, (_, i) => String(i)));
+    controller.abort();
+    const rest = await Promise.allSettled(receives.slice(100));
+    assert.ok(rest.every((result) => result.status === 'rejected' && result.reason.name === 'AbortError'));
+    assert.equal(msgctl(id, IPC_STAT).qnum, 0, 'no message was taken by an aborted call');
+  });
+
+  it('reject a call that would need a thread past the limit with EAGAIN, and go on working', async () => {
+    const id = msg.queue();
+    const controller = new AbortController();
+    // Each receive selects another type: each needs a thread of its own.
+    const calls = Array.from({ length: 200 }, (_, i) => msgrcv(id, 64, i + 1, 0, { signal: controller.signal }));
+    const settled = await Promise.race([Promise.allSettled(calls), sleep(200).then(() => undefined)]);
+    assert.equal(settled, undefined, 'the calls that have threads are still waiting');
+    controller.abort();
+    const results = await Promise.allSettled(calls);
+    const refused = results.filter((result) => result.status === 'rejected' && result.reason.code === 'EAGAIN');
+    assert.ok(refused.length >= 200 - 128, `${refused.length} of 200 refused`);
+    for (const { reason } of refused as PromiseRejectedResult[]) {
+      assert.equal(reason.name, 'IpcError');
+      assert.equal(reason.syscall, 'msgrcv');
+      assert.match(reason.message, /^EAGAIN: 128 calls already wait on threads of kernel-ipc, the most there can be at once \(calls that wait for the same thing share one\), msgrcv$/);
+    }
+    assert.equal(results.length - refused.length, results.filter((result) => result.status === 'rejected' && result.reason.name === 'AbortError').length);
+    // The threads are free again.
+    const later = msgrcv(id, 64, 7);
+    msgsndSync(id, 7, 'later');
+    assert.equal((await later).data.toString(), 'later');
+  });
+
+  it('never take the last thread the system allows: a process in a small pids cgroup survives', async function () {
+    // libuv aborts the process when it cannot start its threadpool: with a thread for each
+    // waiting call, such a process died as soon as it touched fs or crypto.
+    const cgroup = pidsCgroup(60);
+    if (cgroup === undefined) this.skip();
+    const id = msg.queue();
+    try {
+      const { stdout } = await run('sh', ['-c', `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, fixture('many-waits.js'), String(id), '300']);
+      const { outcomes, work } = JSON.parse(stdout) as { outcomes: Record<string, number>; work: number };
+      assert.equal(work, 2, 'fs and crypto completed');
+      const refused = Object.entries(outcomes).filter(([outcome]) => outcome.startsWith('EAGAIN'));
+      assert.ok(refused.length > 0 && outcomes.AbortError > 0, JSON.stringify(outcomes));
+      assert.equal(Object.values(outcomes).reduce((sum, count) => sum + count, 0), 300);
+    } finally {
+      cgroup.remove();
+    }
+  });
+
+  it('leave no thread, stack or mapping behind once they ended and their threads went idle', async () => {
+    // Without glibc's cache of stacks, a thread's stack goes when the thread is joined; one never
+    // joined kept its stack (and guard page) for as long as the process lived.
+    const { stdout } = await run(process.execPath, [fixture('idle-threads.js'), String(msg.queue())], {
+      env: { ...process.env, GLIBC_TUNABLES: 'glibc.pthread.stack_cache_size=0:glibc.malloc.arena_max=1' },
+    });
+    const { before, waiting, after } = JSON.parse(stdout);
+    assert.ok(waiting.threads - before.threads >= 100 && waiting.mappings - before.mappings >= 200, JSON.stringify({ before, waiting }));
+    assert.ok(after.threads <= before.threads, JSON.stringify({ before, after }));
+    // The heap may have grown a little; 100 stacks left behind would be 200 mappings.
+    assert.ok(after.mappings - before.mappings < 20, JSON.stringify({ before, after }));
+  });
+
+  it('settle whatever the abort signal\'s own methods do, and keep what they took', async () => {
+    const id = msg.queue();
+    const signal = new AbortController().signal;
+    signal.removeEventListener = () => {
+      throw new Error('a listener cannot be removed');
+    };
+    signal.addEventListener = () => {
+      throw new Error('a listener cannot be added');
+    };
+    const received = msgrcv(id, 64, 0, 0, { signal });
+    await sleep(20);
+    msgsndSync(id, 1, 'first');
+    msgsndSync(id, 1, 'second');
+    assert.equal((await received).data.toString(), 'first');
+    assert.equal((await msgrcv(id, 64)).data.toString(), 'second', 'the first message was not put back behind it');
+
+    const set = sem.set();
+    const taken = semop(set, [{ num: 0, op: -1 }], { signal });
+    await sleep(20);
+    semopSync(set, [{ num: 0, op: 1 }]);
+    await taken;
+    assert.equal(semctl(set, 0, GETVAL), 0, 'the operation was not undone');
+  });
+
+  it('reject, never throw, on a signal that is not a real AbortSignal', async () => {
+    const id = msg.queue();
+    const set = sem.set();
+    const signal = Object.create(AbortSignal.prototype) as AbortSignal;
+    const calls: Array<() => Promise<unknown>> = [
+      () => msgrcv(id, 64, 0, 0, { signal }),
+      () => msgsnd(id, 1, 'x', 0, { signal }),
+      () => semop(set, [{ num: 0, op: -1 }], { signal }),
+      () => openFifoWriter('/nonexistent/fifo', { signal }),
+      () => sigwaitinfo('SIGUSR2', { signal }),
+    ];
+    for (const call of calls) {
+      let promise: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => {
+        promise = call();
+      });
+      await assert.rejects(promise!, (error: Error & { code?: string }) => {
+        // sigwaitinfo checks its signals first: SIGUSR2 is not blocked here.
+        if (error.code === 'ERR_INVALID_STATE') return true;
+        assert.equal(error.name, 'TypeError');
+        assert.equal(error.code, 'ERR_INVALID_ARG_TYPE');
+        assert.match(error.message, /"options\.signal"/);
+        return true;
+      });
+    }
+    assert.equal(msgctl(id, IPC_STAT).qnum, 0);
+  });
+
+  it('in exit listeners, fail with EINTR where they would wait, and work where they need not', async () => {
+    const id = msg.queue();
+    const { stdout } = await run(process.execPath, [fixture('exit-listener.js'), String(id)], { timeout: 8000 });
+    assert.equal(stdout, 'receive before EINTR\nreceive after EINTR\nsend done\nreceive sent done\n');
+  });
+});
