@@ -12,7 +12,7 @@ export const SIG_SETMASK = 2;
 
 export const signalConstants = { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK } as const;
 
-/** A signal by name ('SIGUSR2', 'SIGRTMIN+1', 'SIGRTMAX-2') or by number. */
+/** A signal by name ('SIGUSR2'; real-time ones as 'SIGRTMIN+n' or 'SIGRTMAX-n', such as 'SIGRTMIN+20') or by number. */
 export type Signal = string | number;
 
 /** A signal taken by sigwaitinfo or watchSignals. */
@@ -46,6 +46,9 @@ for (let signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
     : `SIGRTMAX${fromMax === 0 ? '' : `-${fromMax}`}`;
   names.set(signo, name);
   numbers.set(name, signo);
+  // kill -l counts from the nearer end; bash takes a count from either ('SIGRTMIN+20', 'SIGRTMAX-0').
+  numbers.set(`SIGRTMIN+${fromMin}`, signo);
+  numbers.set(`SIGRTMAX-${fromMax}`, signo);
 }
 
 const unblockable: ReadonlyMap<number, string> = new Map([

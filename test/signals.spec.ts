@@ -102,6 +102,24 @@ describe('sigprocmask', function () {
     for (const mask of masks) assert.ok(!has(mask, SIGRTMIN + 1) && !has(mask, 64), mask);
   });
 
+  it('takes real-time signals counted from either end, as bash does, and names them as kill -l does', () => {
+    const before = sigprocmask(SIG_BLOCK, []);
+    const counted = ['SIGRTMIN+20', 'SIGRTMAX-25', 'SIGRTMIN+0', 'SIGRTMAX-0'];
+    try {
+      assert.deepEqual(sigprocmask(SIG_BLOCK, counted), before);
+      const blocked = sigprocmask(SIG_UNBLOCK, ['SIGRTMAX-10', 'SIGRTMIN+5', 'SIGRTMAX-30', 'SIGRTMIN+30']);
+      // 34, 39, 54 and 64, as kill -l prints them.
+      assert.deepEqual(blocked.filter((name) => !before.includes(name)), ['SIGRTMIN', 'SIGRTMIN+5', 'SIGRTMAX-10', 'SIGRTMAX']);
+      assert.deepEqual(sigprocmask(SIG_BLOCK, []), before);
+    } finally {
+      sigprocmask(SIG_UNBLOCK, [SIGRTMIN + 20, SIGRTMIN + 5, SIGRTMIN, 64]);
+    }
+    for (const signal of ['SIGRTMIN+31', 'SIGRTMAX-31', 'SIGRTMIN-1', 'SIGRTMAX+1', 'SIGRTMIN+', 'SIGRTMIN+1.5']) {
+      assert.throws(() => sigprocmask(SIG_BLOCK, [signal]), { code: 'ERR_UNKNOWN_SIGNAL' }, signal);
+    }
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGRTMIN+28']), { message: /SIGRTMAX-2 is reserved by kernel-ipc/ });
+  });
+
   it('refuses unknown signals, SIGKILL, SIGSTOP and reserved ones, changing nothing', () => {
     const mask = sigprocmask(SIG_BLOCK, []);
     assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGFOO']), { name: 'TypeError', code: 'ERR_UNKNOWN_SIGNAL', message: /SIGFOO/ });
