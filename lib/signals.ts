@@ -51,9 +51,16 @@ for (let signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
   numbers.set(`SIGRTMAX-${fromMax}`, signo);
 }
 
-const unblockable: ReadonlyMap<number, string> = new Map([
+const faults = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS'] as const;
+const faultReason = `${faults.join(', ')} report a fault of the thread itself: Linux kills a process that faults `
+  + 'with the signal blocked, and V8 turns WebAssembly out-of-bounds accesses into exceptions with SIGSEGV';
+// Signals sigprocmask will not hold, and why.
+const refused: ReadonlyMap<number, string> = new Map([
   [constants.signals.SIGKILL, 'SIGKILL and SIGSTOP cannot be blocked'],
   [constants.signals.SIGSTOP, 'SIGKILL and SIGSTOP cannot be blocked'],
+  ...faults.map((name): [number, string] => [constants.signals[name], faultReason]),
+  [constants.signals.SIGCHLD, 'libuv learns that a child exited from SIGCHLD: blocked or taken, '
+    + "child_process 'exit' and 'close' events would stop"],
   ...reserved.map((signo): [number, string] => [signo, `${nameOf(signo)} is reserved by kernel-ipc`]),
   ...Array.from({ length: SIGRTMIN - 32 }, (_, i): [number, string] => [32 + i, `${32 + i} is reserved by the C library`]),
 ]);
@@ -80,7 +87,7 @@ function signalSet(value: unknown, name: string): number[] {
   // By index, so that a hole is an undefined entry, not skipped.
   for (let i = 0; i < signals.length; i++) {
     const signo = signalNumber(signals[i], `${name}[${i}]`);
-    const reason = unblockable.get(signo);
+    const reason = refused.get(signo);
     if (reason !== undefined) throw invalidArgValue(name, signals[i], `cannot hold ${nameOf(signo)}: ${reason}`);
     set.add(signo);
   }
@@ -97,9 +104,11 @@ const hows: Record<string, number> = { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK };
  * Blocks (SIG_BLOCK), unblocks (SIG_UNBLOCK) or sets (SIG_SETMASK) `signals` in every thread of
  * the process, so a blocked signal stays pending rather than reaching a thread that does not
  * block it; threads started later inherit the mask. Returns the previous mask, as names.
- * SIGKILL and SIGSTOP cannot be blocked: naming them is an error, as are the two real-time
- * signals kernel-ipc reserves (SIGRTMAX-2 and SIGRTMAX-3). Threads that block every signal (the
- * addon's waiters, Node's inspector signal thread) keep blocking every signal.
+ * SIGKILL and SIGSTOP cannot be blocked: naming them is an error, as are the signals the runtime
+ * depends on (the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS; SIGCHLD, which
+ * child_process needs) and the two real-time signals kernel-ipc reserves (SIGRTMAX-2 and
+ * SIGRTMAX-3). Threads that block every signal (the addon's waiters, Node's inspector signal
+ * thread) keep blocking every signal.
  */
 export function sigprocmask(how: number | 'SIG_BLOCK' | 'SIG_UNBLOCK' | 'SIG_SETMASK', signals: Signal | Signal[]): string[] {
   const howNumber = typeof how === 'string' ? hows[how] : how;

@@ -37,7 +37,7 @@ namespace {
 using SignalBits = uint64_t;
 constexpr int kSignals = 64;
 
-SignalBits Bit(int signo) { return SignalBits{1} << (signo - 1); }
+constexpr SignalBits Bit(int signo) { return SignalBits{1} << (signo - 1); }
 
 int MaskSignal() { return SIGRTMAX - 3; }
 
@@ -137,11 +137,17 @@ Napi::Array ToArray(Napi::Env env, SignalBits bits) {
 }
 
 // Every signal a caller may block: not SIGKILL or SIGSTOP (the kernel will
-// not), not glibc's own below SIGRTMIN, not ours.
+// not); not the signals of a thread's own faults (Linux kills a process that
+// faults with one blocked, and V8 handles SIGSEGV to turn WebAssembly
+// out-of-bounds accesses into exceptions); not SIGCHLD (libuv reaps children
+// in its handler); not glibc's own below SIGRTMIN; not ours. SIG_SETMASK
+// leaves them as each thread has them.
 SignalBits Blockable() {
+  constexpr SignalBits kRefused = Bit(SIGKILL) | Bit(SIGSTOP) | Bit(SIGSEGV) | Bit(SIGBUS) | Bit(SIGFPE) |
+                                  Bit(SIGILL) | Bit(SIGTRAP) | Bit(SIGSYS) | Bit(SIGCHLD);
   SignalBits bits = 0;
   for (int signo = 1; signo <= kSignals; ++signo) {
-    if (signo == SIGKILL || signo == SIGSTOP) continue;
+    if (kRefused & Bit(signo)) continue;
     if (signo > 31 && signo < SIGRTMIN) continue;
     if (signo == WakeSignal() || signo == MaskSignal()) continue;
     bits |= Bit(signo);

@@ -144,6 +144,59 @@ describe('sigprocmask', function () {
   });
 });
 
+describe('signals the runtime depends on', function () {
+  this.timeout(20000);
+  const faults = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS'] as const;
+  // With SIGKILL, SIGSTOP, glibc's two and kernel-ipc's two (SIGRTMAX-3 and -2).
+  const refused = [...faults.map((signal) => constants.signals[signal]), constants.signals.SIGCHLD, 9, 19, 32, 33, 61, 62];
+
+  /**
+   * Runs test/fixtures/runtime-signals.js `mode` (a child process, as a crash is possible):
+   * what it reports, or a failure saying how it ended.
+   */
+  async function blockEverything(mode: 'wasm' | 'child-process') {
+    try {
+      const { stdout } = await run(process.execPath, [join(__dirname, 'fixtures', 'runtime-signals.js'), mode], {
+        timeout: 15000, killSignal: 'SIGKILL',
+      });
+      const report = JSON.parse(stdout) as {
+        refusals: Record<number, { code: string; message: string }>; accepted: number[]; blocked: string; result: string;
+      };
+      assert.deepEqual(Object.keys(report.refusals).map(Number), [...refused].sort((a, b) => a - b), 'what sigprocmask refuses');
+      assert.equal(BigInt(`0x${report.blocked}`), report.accepted.reduce((mask, signo) => mask | (1n << BigInt(signo - 1)), 0n));
+      return report;
+    } catch (error) {
+      const { code, signal, stdout, stderr } = error as { code?: number; signal?: string; stdout?: string; stderr?: string };
+      if (stdout === undefined) throw error;
+      assert.fail(`the child ended with ${signal ?? `exit code ${code}`}: ${stdout}${stderr}`);
+    }
+  }
+
+  it('fault signals are refused: a WebAssembly out-of-bounds access still throws, everything else blocked', async () => {
+    const { refusals, result } = await blockEverything('wasm');
+    assert.equal(result, 'RuntimeError: memory access out of bounds');
+    for (const signal of faults) {
+      assert.equal(refusals[constants.signals[signal]].code, 'ERR_INVALID_ARG_VALUE');
+      assert.match(refusals[constants.signals[signal]].message, new RegExp(
+        `^The argument 'signals' cannot hold ${signal}: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS report a fault `
+        + 'of the thread itself: Linux kills a process that faults with the signal blocked, and V8 turns WebAssembly',
+      ));
+    }
+  });
+
+  it("SIGCHLD is refused: child_process 'exit' events still come, everything else blocked", async () => {
+    const { refusals, result } = await blockEverything('child-process');
+    assert.equal(result, 'exit 0');
+    assert.match(refusals[constants.signals.SIGCHLD].message, /cannot hold SIGCHLD: libuv learns that a child exited from SIGCHLD: .*child_process/);
+  });
+
+  it('SIGCHLD and the fault signals cannot be waited for either', async () => {
+    assert.throws(() => watchSignals(['SIGURG', 'SIGCHLD']), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /child_process/ });
+    await assert.rejects(sigwaitinfo('SIGCHLD'), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /child_process/ });
+    await assert.rejects(sigwaitinfo(['SIGSEGV']), { code: 'ERR_INVALID_ARG_VALUE', message: /report a fault/ });
+  });
+});
+
 describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
   this.timeout(20000);
   const newPeer = usePeers();
