@@ -1,7 +1,7 @@
 // Signal masks for the whole process, pending signals, sigqueue, and taking blocked signals
 // without a handler (src/signals.cc says how a mask reaches every thread).
 import { constants } from 'node:os';
-import { invalidArgType, invalidArgValue, invalidState, unknownSignal } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, IpcError, unknownSignal } from './errors';
 import { native, type NativeSiginfo } from './native';
 import { INT32_MAX, INT32_MIN, validateInteger } from './validate';
 import { validateWaitOptions, wait, type WaitOptions } from './waiter';
@@ -108,7 +108,8 @@ const hows: Record<string, number> = { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK };
  * depends on (the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS; SIGCHLD, which
  * child_process needs) and the two real-time signals kernel-ipc reserves (SIGRTMAX-2 and
  * SIGRTMAX-3). Threads that block every signal (the addon's waiters, Node's inspector signal
- * thread) keep blocking every signal.
+ * thread) keep blocking every signal. Copies of kernel-ipc loaded in the same process share one
+ * mask; another library's handler for SIGRTMAX-3 makes it fail with ERR_INVALID_STATE.
  */
 export function sigprocmask(how: number | 'SIG_BLOCK' | 'SIG_UNBLOCK' | 'SIG_SETMASK', signals: Signal | Signal[]): string[] {
   const howNumber = typeof how === 'string' ? hows[how] : how;
@@ -116,7 +117,15 @@ export function sigprocmask(how: number | 'SIG_BLOCK' | 'SIG_UNBLOCK' | 'SIG_SET
     if (typeof how !== 'string' && typeof how !== 'number') throw invalidArgType('how', 'of type number or string', how);
     throw invalidArgValue('how', how, 'must be SIG_BLOCK, SIG_UNBLOCK or SIG_SETMASK');
   }
-  return signalNames(native.sigprocmask(howNumber, signalSet(signals, 'signals')));
+  const set = signalSet(signals, 'signals');
+  try {
+    return signalNames(native.sigprocmask(howNumber, set));
+  } catch (error) {
+    if (!(error instanceof IpcError && error.code === 'EBUSY')) throw error;
+    const signal = nameOf(reserved[1]);
+    throw invalidState(`${signal} is handled by another library (${error.path}): kernel-ipc carries mask changes to `
+      + `every thread with ${signal}, and does not take it from another`);
+  }
 }
 
 /** The signals pending for the calling thread or the process: raised while blocked. */
