@@ -218,9 +218,14 @@ describe('two copies of kernel-ipc in one process', function () {
     if (copy !== undefined) rmSync(copy, { recursive: true, force: true });
   });
 
-  for (const through of ['first', 'second']) {
-    it(`share one mask: SIGTERM blocked through the copy loaded ${through} stays pending in every thread until the other unblocks it`, async () => {
-      const report = JSON.parse(await runFixture('two-copies.js', copy!, through));
+  const ways = {
+    first: 'through the copy loaded first',
+    second: 'through the copy loaded second',
+    'at-once': 'by copies each loaded and used on a worker thread of its own, both at once',
+  };
+  for (const [mode, way] of Object.entries(ways)) {
+    it(`share one mask: SIGTERM blocked ${way} stays pending in every thread until the other copy unblocks it`, async () => {
+      const report = JSON.parse(await runFixture('two-copies.js', copy!, mode));
       // Two binaries loaded: ours and the copy's.
       assert.equal(report.objects.length, 2, report.objects.join(', '));
       assert.ok(report.objects.some((path: string) => path.startsWith(copy!)), report.objects.join(', '));
