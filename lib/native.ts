@@ -92,7 +92,7 @@ export interface Native {
   fifoOpen(path: string, forWriting: boolean): number;
   /** { fd } when the FIFO has a reader, else the id of a waiter call that resolves with it. */
   fifoOpenWriterAsync(path: string, ref: boolean): number | { fd: number };
-  /** Installs sigprocmask's handler. reserved: the waiters' wake signal, and the one that carries mask changes. */
+  /** The real-time range; reserved: the waiters' wake signal, and the one that carries mask changes. */
   signalsInit(): { rtmin: number; rtmax: number; reserved: number[] };
   /** The calling thread's previous mask; the change reaches every thread of the process. */
   sigprocmask(how: number, signals: number[]): number[];

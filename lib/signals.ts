@@ -1,7 +1,7 @@
 // Signal masks for the whole process, pending signals, sigqueue, and taking blocked signals
 // without a handler (src/signals.cc says how a mask reaches every thread).
 import { constants } from 'node:os';
-import { invalidArgType, invalidArgValue, invalidState, unknownSignal } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, IpcError, unknownSignal } from './errors';
 import { native, type NativeSiginfo } from './native';
 import { INT32_MAX, INT32_MIN, validateInteger } from './validate';
 import { validateWaitOptions, wait, type WaitOptions } from './waiter';
@@ -12,7 +12,7 @@ export const SIG_SETMASK = 2;
 
 export const signalConstants = { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK } as const;
 
-/** A signal by name ('SIGUSR2', 'SIGRTMIN+1', 'SIGRTMAX-2') or by number. */
+/** A signal by name ('SIGUSR2'; real-time ones as 'SIGRTMIN+n' or 'SIGRTMAX-n', such as 'SIGRTMIN+20') or by number. */
 export type Signal = string | number;
 
 /** A signal taken by sigwaitinfo or watchSignals. */
@@ -46,11 +46,21 @@ for (let signo = SIGRTMIN; signo <= SIGRTMAX; signo++) {
     : `SIGRTMAX${fromMax === 0 ? '' : `-${fromMax}`}`;
   names.set(signo, name);
   numbers.set(name, signo);
+  // kill -l counts from the nearer end; bash takes a count from either ('SIGRTMIN+20', 'SIGRTMAX-0').
+  numbers.set(`SIGRTMIN+${fromMin}`, signo);
+  numbers.set(`SIGRTMAX-${fromMax}`, signo);
 }
 
-const unblockable: ReadonlyMap<number, string> = new Map([
+const faults = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS'] as const;
+const faultReason = `${faults.join(', ')} report a fault of the thread itself: Linux kills a process that faults `
+  + 'with the signal blocked, and V8 turns WebAssembly out-of-bounds accesses into exceptions with SIGSEGV';
+// Signals sigprocmask will not hold, and why.
+const refused: ReadonlyMap<number, string> = new Map([
   [constants.signals.SIGKILL, 'SIGKILL and SIGSTOP cannot be blocked'],
   [constants.signals.SIGSTOP, 'SIGKILL and SIGSTOP cannot be blocked'],
+  ...faults.map((name): [number, string] => [constants.signals[name], faultReason]),
+  [constants.signals.SIGCHLD, 'libuv learns that a child exited from SIGCHLD: blocked or taken, '
+    + "child_process 'exit' and 'close' events would stop"],
   ...reserved.map((signo): [number, string] => [signo, `${nameOf(signo)} is reserved by kernel-ipc`]),
   ...Array.from({ length: SIGRTMIN - 32 }, (_, i): [number, string] => [32 + i, `${32 + i} is reserved by the C library`]),
 ]);
@@ -77,7 +87,7 @@ function signalSet(value: unknown, name: string): number[] {
   // By index, so that a hole is an undefined entry, not skipped.
   for (let i = 0; i < signals.length; i++) {
     const signo = signalNumber(signals[i], `${name}[${i}]`);
-    const reason = unblockable.get(signo);
+    const reason = refused.get(signo);
     if (reason !== undefined) throw invalidArgValue(name, signals[i], `cannot hold ${nameOf(signo)}: ${reason}`);
     set.add(signo);
   }
@@ -94,9 +104,12 @@ const hows: Record<string, number> = { SIG_BLOCK, SIG_UNBLOCK, SIG_SETMASK };
  * Blocks (SIG_BLOCK), unblocks (SIG_UNBLOCK) or sets (SIG_SETMASK) `signals` in every thread of
  * the process, so a blocked signal stays pending rather than reaching a thread that does not
  * block it; threads started later inherit the mask. Returns the previous mask, as names.
- * SIGKILL and SIGSTOP cannot be blocked: naming them is an error, as are the two real-time
- * signals kernel-ipc reserves (SIGRTMAX-2 and SIGRTMAX-3). Threads that block every signal (the
- * addon's waiters, Node's inspector signal thread) keep blocking every signal.
+ * SIGKILL and SIGSTOP cannot be blocked: naming them is an error, as are the signals the runtime
+ * depends on (the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP and SIGSYS; SIGCHLD, which
+ * child_process needs) and the two real-time signals kernel-ipc reserves (SIGRTMAX-2 and
+ * SIGRTMAX-3). Threads that block every signal (the addon's waiters, Node's inspector signal
+ * thread) keep blocking every signal. Copies of kernel-ipc loaded in the same process share one
+ * mask; another library's handler for SIGRTMAX-3 makes it fail with ERR_INVALID_STATE.
  */
 export function sigprocmask(how: number | 'SIG_BLOCK' | 'SIG_UNBLOCK' | 'SIG_SETMASK', signals: Signal | Signal[]): string[] {
   const howNumber = typeof how === 'string' ? hows[how] : how;
@@ -104,7 +117,15 @@ export function sigprocmask(how: number | 'SIG_BLOCK' | 'SIG_UNBLOCK' | 'SIG_SET
     if (typeof how !== 'string' && typeof how !== 'number') throw invalidArgType('how', 'of type number or string', how);
     throw invalidArgValue('how', how, 'must be SIG_BLOCK, SIG_UNBLOCK or SIG_SETMASK');
   }
-  return signalNames(native.sigprocmask(howNumber, signalSet(signals, 'signals')));
+  const set = signalSet(signals, 'signals');
+  try {
+    return signalNames(native.sigprocmask(howNumber, set));
+  } catch (error) {
+    if (!(error instanceof IpcError && error.code === 'EBUSY')) throw error;
+    const signal = nameOf(reserved[1]);
+    throw invalidState(`${signal} is handled by another library (${error.path}): kernel-ipc carries mask changes to `
+      + `every thread with ${signal}, and does not take it from another`);
+  }
 }
 
 /** The signals pending for the calling thread or the process: raised while blocked. */

@@ -5,11 +5,23 @@
 // signal whose handler changes that thread's mask (the one sigreturn
 // restores). Threads started later inherit the mask of the thread that
 // starts them, which by then has it.
+//
+// A process may hold several copies of kernel-ipc (npm trees often do: two
+// dependencies pinning different versions), each a shared object with state
+// of its own, but a signal has one handler per process: were each copy to
+// install its own, the last would answer every copy's broadcast with its own
+// state. So one copy, the first loaded that exports kernel_ipc_signals_v1,
+// holds the masks and the handler, and every copy makes its changes through
+// it. Copies load one after another, so each finds the same first one,
+// whichever initialises first. The waiters' wake signal needs no such care:
+// its handler does nothing in every copy, so any copy's serves all.
 #include "signals.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <link.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +49,7 @@ namespace {
 using SignalBits = uint64_t;
 constexpr int kSignals = 64;
 
-SignalBits Bit(int signo) { return SignalBits{1} << (signo - 1); }
+constexpr SignalBits Bit(int signo) { return SignalBits{1} << (signo - 1); }
 
 int MaskSignal() { return SIGRTMAX - 3; }
 
@@ -84,21 +96,25 @@ void OnMaskSignal(int, siginfo_t*, void* context) {
   errno = savedErrno;
 }
 
-// Returns 0 or an errno.
-int Install() {
-  static int result = [] {
-    if (pipe2(acks, O_CLOEXEC | O_NONBLOCK) == -1) return errno;
-    struct sigaction action = {};
-    action.sa_sigaction = OnMaskSignal;
-    sigfillset(&action.sa_mask);
-    // SA_RESTART: most interrupted system calls carry on; the few Linux never
-    // restarts (poll, epoll_wait, nanosleep...) return EINTR, as for any
-    // signal, and as they do when glibc's setuid signals every thread.
-    action.sa_flags = SA_SIGINFO | SA_RESTART;
-    if (sigaction(MaskSignal(), &action, nullptr) == -1) return errno;
-    return 0;
-  }();
-  return result;
+// Under `changing`, before each change: makes OnMaskSignal the mask signal's
+// handler unless another library's handler is (EBUSY), checked each time as
+// a library may install one later. Returns 0 or an errno.
+int Claim() {
+  if (acks[0] == -1 && pipe2(acks, O_CLOEXEC | O_NONBLOCK) == -1) return errno;
+  struct sigaction current;
+  if (sigaction(MaskSignal(), nullptr, &current) == -1) return errno;
+  if (current.sa_sigaction == OnMaskSignal) return 0;
+  // Ignored may be inherited through exec; a handler is someone's here.
+  if (current.sa_handler != SIG_DFL && current.sa_handler != SIG_IGN) return EBUSY;
+  struct sigaction action = {};
+  action.sa_sigaction = OnMaskSignal;
+  sigfillset(&action.sa_mask);
+  // SA_RESTART: most interrupted system calls carry on; the few Linux never
+  // restarts (poll, epoll_wait, nanosleep...) return EINTR, as for any
+  // signal, and as they do when glibc's setuid signals every thread.
+  action.sa_flags = SA_SIGINFO | SA_RESTART;
+  if (sigaction(MaskSignal(), &action, nullptr) == -1) return errno;
+  return 0;
 }
 
 SignalBits ToBits(const sigset_t& set) {
@@ -137,11 +153,17 @@ Napi::Array ToArray(Napi::Env env, SignalBits bits) {
 }
 
 // Every signal a caller may block: not SIGKILL or SIGSTOP (the kernel will
-// not), not glibc's own below SIGRTMIN, not ours.
+// not); not the signals of a thread's own faults (Linux kills a process that
+// faults with one blocked, and V8 handles SIGSEGV to turn WebAssembly
+// out-of-bounds accesses into exceptions); not SIGCHLD (libuv reaps children
+// in its handler); not glibc's own below SIGRTMIN; not ours. SIG_SETMASK
+// leaves them as each thread has them.
 SignalBits Blockable() {
+  constexpr SignalBits kRefused = Bit(SIGKILL) | Bit(SIGSTOP) | Bit(SIGSEGV) | Bit(SIGBUS) | Bit(SIGFPE) |
+                                  Bit(SIGILL) | Bit(SIGTRAP) | Bit(SIGSYS) | Bit(SIGCHLD);
   SignalBits bits = 0;
   for (int signo = 1; signo <= kSignals; ++signo) {
-    if (signo == SIGKILL || signo == SIGSTOP) continue;
+    if (kRefused & Bit(signo)) continue;
     if (signo > 31 && signo < SIGRTMIN) continue;
     if (signo == WakeSignal() || signo == MaskSignal()) continue;
     bits |= Bit(signo);
@@ -282,6 +304,76 @@ int BroadcastMasks(uint64_t current) {
   return 0;
 }
 
+// kernel_ipc_signals_v1's change_mask. noexcept: no exception may reach
+// another copy's code.
+int ChangeMask(int how, SignalBits signals) noexcept {
+  try {
+    std::lock_guard<std::mutex> lock(changing);
+    if (int errnum = Claim()) return errnum;
+    SignalBits which = managed.load();
+    SignalBits block = blocked.load();
+    switch (how) {
+      case SIG_BLOCK:
+        which |= signals;
+        block |= signals;
+        break;
+      case SIG_UNBLOCK:
+        which |= signals;
+        block &= ~signals;
+        break;
+      default:  // SIG_SETMASK
+        which = Blockable();
+        block = signals;
+    }
+    managed = which;
+    blocked = block;
+    uint64_t current = ++generation;
+
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    Apply(&mask);
+    pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    return BroadcastMasks(current);
+  } catch (const std::bad_alloc&) {
+    return ENOMEM;
+  }
+}
+
+// The copy whose ChangeMask every copy uses: the first loaded that exports
+// kernel_ipc_signals_v1 (this one, if no other). Node loads addons with
+// RTLD_LOCAL, out of dlsym's global reach, so each object is asked in turn.
+const KernelIpcSignals* FindAuthority() {
+  std::vector<std::string> objects;
+  // Listed first, opened after: the callback runs under the loader's lock.
+  dl_iterate_phdr(
+      [](struct dl_phdr_info* object, size_t, void* list) {
+        static_cast<std::vector<std::string>*>(list)->emplace_back(object->dlpi_name);
+        return 0;
+      },
+      &objects);
+  for (const std::string& path : objects) {
+    if (path.empty()) continue;  // the executable
+    void* handle = dlopen(path.c_str(), RTLD_NOLOAD | RTLD_LAZY);
+    if (handle == nullptr) continue;
+    auto entry = reinterpret_cast<decltype(&kernel_ipc_signals_v1)>(dlsym(handle, "kernel_ipc_signals_v1"));
+    // Its handle stays open, so the copy every copy relies on stays loaded.
+    if (entry != nullptr) return entry();
+    dlclose(handle);
+  }
+  return kernel_ipc_signals_v1();
+}
+
+// The file the mask signal's handler lives in, for the error naming it.
+std::string HandlerFile() {
+  struct sigaction current;
+  Dl_info found;
+  if (sigaction(MaskSignal(), nullptr, &current) == 0 &&
+      dladdr(reinterpret_cast<void*>(current.sa_sigaction), &found) != 0 && found.dli_fname != nullptr) {
+    return found.dli_fname;
+  }
+  return "unknown";
+}
+
 Napi::Object SiginfoToObject(Napi::Env env, const siginfo_t& info) {
   Napi::Object result = Napi::Object::New(env);
   result.Set("signo", info.si_signo);
@@ -323,9 +415,6 @@ class SigwaitCall : public BlockingCall {
 
 Napi::Value SignalsInit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  // Installed before anything could send the mask signal, whose default
-  // action would end the process.
-  if (int errnum = Install()) throw ErrnoError(env, errnum, "sigaction");
   Napi::Object result = Napi::Object::New(env);
   result.Set("rtmin", SIGRTMIN);
   result.Set("rtmax", SIGRTMAX);
@@ -346,30 +435,10 @@ Napi::Value Sigprocmask(const Napi::CallbackInfo& info) {
   // Blocking or unblocking nothing changes nothing: C's way to read the mask.
   if (signals == 0 && how != SIG_SETMASK) return previous;
 
-  std::lock_guard<std::mutex> lock(changing);
-  SignalBits which = managed.load();
-  SignalBits block = blocked.load();
-  switch (how) {
-    case SIG_BLOCK:
-      which |= signals;
-      block |= signals;
-      break;
-    case SIG_UNBLOCK:
-      which |= signals;
-      block &= ~signals;
-      break;
-    default:  // SIG_SETMASK
-      which = Blockable();
-      block = signals;
-  }
-  managed = which;
-  blocked = block;
-  uint64_t current = ++generation;
-
-  pthread_sigmask(SIG_BLOCK, nullptr, &mask);
-  Apply(&mask);
-  pthread_sigmask(SIG_SETMASK, &mask, nullptr);
-  if (int errnum = BroadcastMasks(current)) throw ErrnoError(env, errnum, "opendir", "/proc/self/task");
+  static const KernelIpcSignals* authority = FindAuthority();
+  int errnum = authority->change_mask(how, signals);
+  if (errnum == EBUSY) throw ErrnoError(env, errnum, "sigaction", HandlerFile().c_str());
+  if (errnum != 0) throw ErrnoError(env, errnum, "sigprocmask");
   return previous;
 }
 
@@ -398,3 +467,8 @@ Napi::Value SigwaitinfoAsync(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace kernel_ipc
+
+const KernelIpcSignals* kernel_ipc_signals_v1() {
+  static const KernelIpcSignals signals = {1, kernel_ipc::ChangeMask};
+  return &signals;
+}

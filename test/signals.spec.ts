@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -37,6 +37,21 @@ async function assertDeliveredOnce(peer: Peer, signal: NodeJS.Signals): Promise<
   await sleep(50);
   assert.equal(await peer.request('handled', signal), 1);
   assert.deepEqual(await peer.request('sigpending'), []);
+}
+
+/**
+ * Runs test/fixtures/`name` in a child process, as it may crash: its output, or a failure
+ * saying how it ended.
+ */
+async function runFixture(name: string, ...args: string[]): Promise<string> {
+  try {
+    const { stdout } = await run(process.execPath, [join(__dirname, 'fixtures', name), ...args], { timeout: 15000, killSignal: 'SIGKILL' });
+    return stdout;
+  } catch (error) {
+    const { code, signal, stdout, stderr } = error as { code?: number; signal?: string; stdout?: string; stderr?: string };
+    if (stdout === undefined) throw error;
+    assert.fail(`${name} ended with ${signal ?? `exit code ${code}`}: ${stdout}${stderr}`);
+  }
 }
 
 describe('sigprocmask', function () {
@@ -102,6 +117,24 @@ describe('sigprocmask', function () {
     for (const mask of masks) assert.ok(!has(mask, SIGRTMIN + 1) && !has(mask, 64), mask);
   });
 
+  it('takes real-time signals counted from either end, as bash does, and names them as kill -l does', () => {
+    const before = sigprocmask(SIG_BLOCK, []);
+    const counted = ['SIGRTMIN+20', 'SIGRTMAX-25', 'SIGRTMIN+0', 'SIGRTMAX-0'];
+    try {
+      assert.deepEqual(sigprocmask(SIG_BLOCK, counted), before);
+      const blocked = sigprocmask(SIG_UNBLOCK, ['SIGRTMAX-10', 'SIGRTMIN+5', 'SIGRTMAX-30', 'SIGRTMIN+30']);
+      // 34, 39, 54 and 64, as kill -l prints them.
+      assert.deepEqual(blocked.filter((name) => !before.includes(name)), ['SIGRTMIN', 'SIGRTMIN+5', 'SIGRTMAX-10', 'SIGRTMAX']);
+      assert.deepEqual(sigprocmask(SIG_BLOCK, []), before);
+    } finally {
+      sigprocmask(SIG_UNBLOCK, [SIGRTMIN + 20, SIGRTMIN + 5, SIGRTMIN, 64]);
+    }
+    for (const signal of ['SIGRTMIN+31', 'SIGRTMAX-31', 'SIGRTMIN-1', 'SIGRTMAX+1', 'SIGRTMIN+', 'SIGRTMIN+1.5']) {
+      assert.throws(() => sigprocmask(SIG_BLOCK, [signal]), { code: 'ERR_UNKNOWN_SIGNAL' }, signal);
+    }
+    assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGRTMIN+28']), { message: /SIGRTMAX-2 is reserved by kernel-ipc/ });
+  });
+
   it('refuses unknown signals, SIGKILL, SIGSTOP and reserved ones, changing nothing', () => {
     const mask = sigprocmask(SIG_BLOCK, []);
     assert.throws(() => sigprocmask(SIG_BLOCK, ['SIGFOO']), { name: 'TypeError', code: 'ERR_UNKNOWN_SIGNAL', message: /SIGFOO/ });
@@ -123,6 +156,152 @@ describe('sigprocmask', function () {
     assert.throws(() => sigprocmask('SIG_FOO' as 'SIG_BLOCK', []), { code: 'ERR_INVALID_ARG_VALUE', message: /'how'/ });
     assert.throws(() => sigprocmask(null as unknown as number, []), { code: 'ERR_INVALID_ARG_TYPE', message: /"how"/ });
     assert.deepEqual(sigprocmask(SIG_BLOCK, []), mask);
+  });
+});
+
+describe('signals the runtime depends on', function () {
+  this.timeout(20000);
+  const faults = ['SIGSEGV', 'SIGBUS', 'SIGFPE', 'SIGILL', 'SIGTRAP', 'SIGSYS'] as const;
+  // With SIGKILL, SIGSTOP, glibc's two and kernel-ipc's two (SIGRTMAX-3 and -2).
+  const refused = [...faults.map((signal) => constants.signals[signal]), constants.signals.SIGCHLD, 9, 19, 32, 33, 61, 62];
+
+  /** What test/fixtures/runtime-signals.js `mode` reports, once checked that it blocked all it could. */
+  async function blockEverything(mode: 'wasm' | 'child-process') {
+    const report = JSON.parse(await runFixture('runtime-signals.js', mode)) as {
+      refusals: Record<number, { code: string; message: string }>; accepted: number[]; blocked: string; result: string;
+    };
+    assert.deepEqual(Object.keys(report.refusals).map(Number), [...refused].sort((a, b) => a - b), 'what sigprocmask refuses');
+    assert.equal(BigInt(`0x${report.blocked}`), report.accepted.reduce((mask, signo) => mask | (1n << BigInt(signo - 1)), 0n));
+    return report;
+  }
+
+  it('fault signals are refused: a WebAssembly out-of-bounds access still throws, everything else blocked', async () => {
+    const { refusals, result } = await blockEverything('wasm');
+    assert.equal(result, 'RuntimeError: memory access out of bounds');
+    for (const signal of faults) {
+      assert.equal(refusals[constants.signals[signal]].code, 'ERR_INVALID_ARG_VALUE');
+      assert.match(refusals[constants.signals[signal]].message, new RegExp(
+        `^The argument 'signals' cannot hold ${signal}: SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS report a fault `
+        + 'of the thread itself: Linux kills a process that faults with the signal blocked, and V8 turns WebAssembly',
+      ));
+    }
+  });
+
+  it("SIGCHLD is refused: child_process 'exit' events still come, everything else blocked", async () => {
+    const { refusals, result } = await blockEverything('child-process');
+    assert.equal(result, 'exit 0');
+    assert.match(refusals[constants.signals.SIGCHLD].message, /cannot hold SIGCHLD: libuv learns that a child exited from SIGCHLD: .*child_process/);
+  });
+
+  it('SIGCHLD and the fault signals cannot be waited for either', async () => {
+    assert.throws(() => watchSignals(['SIGURG', 'SIGCHLD']), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /child_process/ });
+    await assert.rejects(sigwaitinfo('SIGCHLD'), { name: 'TypeError', code: 'ERR_INVALID_ARG_VALUE', message: /child_process/ });
+    await assert.rejects(sigwaitinfo(['SIGSEGV']), { code: 'ERR_INVALID_ARG_VALUE', message: /report a fault/ });
+  });
+});
+
+describe('two copies of kernel-ipc in one process', function () {
+  this.timeout(20000);
+  const root = join(__dirname, '..', '..');
+  let copy: string | undefined;
+
+  // Another installed copy, as npm makes one: its own dist/ and binaries, the same node_modules.
+  before(() => {
+    copy = mkdtempSync(join(tmpdir(), 'kernel-ipc-copy-'));
+    cpSync(join(root, 'package.json'), join(copy, 'package.json'));
+    for (const path of ['dist/lib', 'build/Release/kernel_ipc.node', 'prebuilds']) {
+      if (existsSync(join(root, path))) cpSync(join(root, path), join(copy, path), { recursive: true });
+    }
+    symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+  });
+  after(() => {
+    if (copy !== undefined) rmSync(copy, { recursive: true, force: true });
+  });
+
+  const ways = {
+    first: 'through the copy loaded first',
+    second: 'through the copy loaded second',
+    'at-once': 'by copies each loaded and used on a worker thread of its own, both at once',
+  };
+  for (const [mode, way] of Object.entries(ways)) {
+    it(`share one mask: SIGTERM blocked ${way} stays pending in every thread until the other copy unblocks it`, async () => {
+      const report = JSON.parse(await runFixture('two-copies.js', copy!, mode));
+      // Two binaries loaded: ours and the copy's.
+      assert.equal(report.objects.length, 2, report.objects.join(', '));
+      assert.ok(report.objects.some((path: string) => path.startsWith(copy!)), report.objects.join(', '));
+      // The main thread, V8's platform threads, the threadpool's.
+      assert.ok(report.threads >= 9, `only ${report.threads} threads`);
+      assert.deepEqual([report.withoutTerm, report.withoutHup], [0, 0], 'every thread blocks SIGTERM and SIGHUP');
+      assert.equal(report.pending, true, 'SIGTERM is in ShdPnd');
+      assert.deepEqual(report.listed, [['SIGTERM'], ['SIGTERM']], 'sigpending through either copy');
+      assert.equal(report.handled, 1);
+    });
+  }
+});
+
+describe('another library handling SIGRTMAX-3', function () {
+  this.timeout(20000);
+  let dir: string | undefined;
+  let library: string;
+
+  // Preloaded into a child: it takes SIGRTMAX-3 when loaded with FOREIGN_NOW set, else on SIGUSR2.
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-foreign-'));
+    library = join(dir, 'libforeign.so');
+    writeFileSync(join(dir, 'foreign.c'), `
+      #include <signal.h>
+      #include <stdlib.h>
+      static void foreign(int signo) { (void)signo; }
+      static void take(int signo) {
+        (void)signo;
+        struct sigaction action = {0};
+        action.sa_handler = foreign;
+        sigaction(SIGRTMAX - 3, &action, 0);
+      }
+      __attribute__((constructor)) static void init(void) {
+        struct sigaction action = {0};
+        action.sa_handler = take;
+        sigaction(SIGUSR2, &action, 0);
+        if (getenv("FOREIGN_NOW")) take(0);
+      }
+    `);
+    execFileSync('cc', ['-shared', '-fPIC', '-Wall', '-o', library, join(dir, 'foreign.c')]);
+  });
+  after(() => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** sigprocmask in a child with the library preloaded, before and after it is sent SIGUSR2. */
+  async function attempts(env: NodeJS.ProcessEnv): Promise<unknown[]> {
+    const script = `
+      const { sigprocmask } = require(${JSON.stringify(join(__dirname, '..', 'lib'))});
+      function attempt() {
+        try {
+          return sigprocmask('SIG_BLOCK', ['SIGHUP']);
+        } catch ({ name, code, message }) {
+          return { name, code, message };
+        }
+      }
+      const before = attempt();
+      process.kill(process.pid, 'SIGUSR2');
+      console.log(JSON.stringify([before, attempt()]));
+    `;
+    const { stdout } = await run(process.execPath, ['-e', script], {
+      env: { ...process.env, ...env, LD_PRELOAD: library }, timeout: 15000, killSignal: 'SIGKILL',
+    });
+    return JSON.parse(stdout);
+  }
+
+  it('sigprocmask fails with an error naming it, rather than taking its signal', async () => {
+    const refusal = {
+      name: 'Error',
+      code: 'ERR_INVALID_STATE',
+      message: `Invalid state: SIGRTMAX-3 is handled by another library (${library}): kernel-ipc carries mask changes `
+        + 'to every thread with SIGRTMAX-3, and does not take it from another',
+    };
+    assert.deepEqual(await attempts({ FOREIGN_NOW: '1' }), [refusal, refusal]);
+    // Taken after kernel-ipc had it.
+    assert.deepEqual(await attempts({}), [[], refusal]);
   });
 });
 
