@@ -387,9 +387,12 @@ Napi::Object SiginfoToObject(Napi::Env env, const siginfo_t& info) {
 // Waits for one of a set of blocked signals, taking it from the pending set.
 class SigwaitCall : public BlockingCall {
  public:
-  explicit SigwaitCall(SignalBits signals) : signals_(ToSet(signals)) {}
+  explicit SigwaitCall(SignalBits signals) : bits_(signals), signals_(ToSet(signals)) {}
 
   const char* Syscall() const override { return "sigwaitinfo"; }
+
+  // Waits for the same signals take them in call order.
+  std::string Line() const override { return "sigwaitinfo " + std::to_string(bits_); }
 
   int Run(bool block) override {
     static const struct timespec now = {0, 0};
@@ -407,6 +410,7 @@ class SigwaitCall : public BlockingCall {
   }
 
  private:
+  SignalBits bits_;
   sigset_t signals_;
   siginfo_t info_ = {};
 };
