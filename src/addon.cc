@@ -8,6 +8,7 @@
 #include "msg.h"
 #include "sem.h"
 #include "shm.h"
+#include "shm/read_only.h"
 #include "signals.h"
 #include "waiter.h"
 

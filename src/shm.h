@@ -18,11 +18,6 @@ Napi::Value Shmdt(const Napi::CallbackInfo& info);
 Napi::Value Shmctl(const Napi::CallbackInfo& info);
 // shmIsAttachment(arrayBuffer): whether it is a live writable attachment
 Napi::Value ShmIsAttachment(const Napi::CallbackInfo& info);
-// shmReadOnlySize(mapping): its size in bytes, 0 once detached
-Napi::Value ShmReadOnlySize(const Napi::CallbackInfo& info);
-// shmReadOnlyCopy(mapping, sourceStart, count, target: Uint8Array, targetStart):
-// bytes copied, or -1 (nothing copied) if a range is out of bounds or detached
-Napi::Value ShmReadOnlyCopy(const Napi::CallbackInfo& info);
 
 }  // namespace kernel_ipc
 

@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate } from 'node:timers/promises';
@@ -10,10 +11,10 @@ import { markAsUntransferable, Worker } from 'node:worker_threads';
 import { native, packageRoot } from '../lib/native';
 import { attachmentsUntransferable } from '../lib/shm';
 import {
-  IPC_PRIVATE, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
+  IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
 } from '../lib';
-import { assertErrno, collectGarbage, fuzzInPrivateNamespace, randomKey, usePeers, useShmCleanup } from './helpers';
+import { assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, randomKey, usePeers, useShmCleanup } from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
 
@@ -72,8 +73,19 @@ describe('attachments and garbage collection', function () {
   });
 });
 
-describe('shmdt under pending Node work', () => {
+describe('shmdt under pending Node work', function () {
+  this.timeout(20000);
   const ipc = useShmCleanup();
+  const transferFlags = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function' ? [] : ['--harmony-rab-gsab-transfer'];
+
+  /** test/fixtures/pending-work.js on a new 64 MiB segment, with `options` for the child. */
+  function pendingWork(mode: string, options: { env?: NodeJS.ProcessEnv } = {}): { length: number; nattch: number; nattchAtEnd: number } {
+    const id = ipc.shmget(IPC_PRIVATE, 64 << 20, 0o600);
+    const out = execFileSync(process.execPath, [...transferFlags, '--expose-gc', join(__dirname, 'fixtures', 'pending-work.js'), String(id), mode], {
+      encoding: 'utf8', ...options,
+    });
+    return JSON.parse(out);
+  }
 
   it('does not crash when the threadpool still writes into the detached memory', () => {
     // randomFill and fs.read write through a pointer taken before shmdt detached every view:
@@ -96,6 +108,195 @@ describe('shmdt under pending Node work', () => {
     const out = execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     assert.deepEqual(JSON.parse(out), { nattch: 0, length: 0 });
   });
+
+  it('keeps the segment until the work is collected where the kernel refuses anonymous memory in its place', () => {
+    // As at vm.max_map_count or under strict overcommit; here a seccomp filter refuses exactly
+    // that mapping. shmdt once fell back to a plain detach, and the work wrote into nothing.
+    const refuse = compileC(`
+      #include <errno.h>
+      #include <linux/filter.h>
+      #include <linux/seccomp.h>
+      #include <stddef.h>
+      #include <sys/mman.h>
+      #include <sys/prctl.h>
+      #include <sys/syscall.h>
+      __attribute__((constructor)) static void refuse(void) {
+        struct sock_filter filter[] = {
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_READ | PROT_WRITE, 0, 3),
+          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[3])),
+          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, 0, 1),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
+          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        };
+        struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
+      }
+    `, { shared: true });
+    const seen = pendingWork('shmdt', { env: { ...process.env, LD_PRELOAD: refuse } });
+    assert.deepEqual(seen, { length: 0, nattch: 1, nattchAtEnd: 0 });
+  });
+
+  it('does not crash when the memory was moved with ArrayBuffer#transfer, then detached', () => {
+    assert.deepEqual(pendingWork('transfer-shmdt'), { length: 0, nattch: 0, nattchAtEnd: 0 });
+  });
+
+  it('does not crash when the memory was moved with ArrayBuffer#transfer, then collected', () => {
+    // The work still holds the first ArrayBuffer, detached by the transfer: the segment stays
+    // attached until that is collected too.
+    assert.deepEqual(pendingWork('transfer-drop'), { length: 0, nattch: 1, nattchAtEnd: 0 });
+  });
+});
+
+/** Huge pages as /proc/meminfo counts them; undefined on a kernel without them. */
+function hugePages(): { size: number; free: number } | undefined {
+  const meminfo = readFileSync('/proc/meminfo', 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s*(\\d+)`, 'm').exec(meminfo)?.[1]);
+  const size = field('Hugepagesize') * 1024;
+  return Number.isNaN(size) ? undefined : { size, free: field('HugePages_Free') };
+}
+
+/**
+ * Makes `count` huge pages free (as root, through vm.nr_hugepages) and returns what puts the
+ * setting back, or undefined where that cannot be done.
+ */
+function freeHugePages(count: number): (() => void) | undefined {
+  const pages = hugePages();
+  if (pages === undefined) return undefined;
+  if (pages.free >= count) return () => undefined;
+  const setting = '/proc/sys/vm/nr_hugepages';
+  let before: string;
+  try {
+    before = readFileSync(setting, 'utf8');
+    writeFileSync(setting, String(Number(before) + count - pages.free));
+  } catch {
+    return undefined;
+  }
+  const restore = () => writeFileSync(setting, before);
+  if (hugePages()!.free < count) {
+    restore();
+    return undefined;
+  }
+  return restore;
+}
+
+/**
+ * The environment of a child that cannot use PROCMAP_QUERY (Linux 6.11) to learn a mapping's
+ * page size, as on older kernels: a seccomp filter makes that ioctl fail with ENOTTY.
+ */
+function withoutProcmapQuery(): NodeJS.ProcessEnv {
+  const library = compileC(`
+    #include <errno.h>
+    #include <linux/filter.h>
+    #include <linux/seccomp.h>
+    #include <stddef.h>
+    #include <sys/prctl.h>
+    #include <sys/syscall.h>
+    __attribute__((constructor)) static void refuse(void) {
+      struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xc0686611 /* PROCMAP_QUERY */, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOTTY),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
+    }
+  `, { shared: true });
+  return { ...process.env, LD_PRELOAD: library };
+}
+
+describe('segments of huge pages (SHM_HUGETLB)', function () {
+  this.timeout(20000);
+  const ipc = useShmCleanup();
+  const SHM_HUGETLB = 0o4000;
+  // How a mapping's page size is learnt: PROCMAP_QUERY, else /proc/self/smaps.
+  const lookups: Array<[string, () => NodeJS.ProcessEnv]> = [
+    ['PROCMAP_QUERY', () => process.env],
+    ['/proc/self/smaps, before Linux 6.11', withoutProcmapQuery],
+  ];
+
+  for (const [lookup, environment] of lookups) {
+  it(`are not attached when their pages cannot all be had, rather than raise SIGBUS when touched (${lookup})`, function () {
+    // A C program makes one without reserving its pages, as our shmget refuses to: with more
+    // pages than are free, the first touch of a missing one would kill the process.
+    const pages = hugePages();
+    if (pages === undefined) this.skip();
+    const key = randomKey();
+    const make = compileC(`
+      #include <stdio.h>
+      #include <stdlib.h>
+      #include <sys/shm.h>
+      int main(int argc, char **argv) {
+        int id = shmget(atoi(argv[1]), strtoull(argv[2], 0, 10), IPC_CREAT | IPC_EXCL | 0600 | SHM_HUGETLB | SHM_NORESERVE);
+        if (id < 0) { perror("shmget"); return 1; }
+        printf("%d\\n", id);
+        return 0;
+      }
+    `);
+    const id = ipc.track(Number(execFileSync(make, [String(key), String((pages.free + 2) * pages.size)], { encoding: 'utf8' })));
+    const script = `
+      'use strict';
+      const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
+      const attempts = {
+        shmat: () => { ipc.shmat(${id})[0] = 1; },
+        readOnly: () => ipc.shmat(${id}, ipc.SHM_RDONLY).readUInt8(0),
+        open: () => { ipc.SharedMemory.open(${key}).buffer[0] = 1; },
+      };
+      const seen = {};
+      for (const [name, attempt] of Object.entries(attempts)) {
+        try {
+          attempt();
+          seen[name] = 'touched';
+        } catch ({ code, syscall, message }) {
+          seen[name] = { code, syscall, message };
+        }
+      }
+      seen.nattch = ipc.shmctl(${id}, ipc.IPC_STAT).nattch;
+      process.stdout.write(JSON.stringify(seen));`;
+    const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: environment() }));
+    const refusal = {
+      code: 'ENOMEM',
+      syscall: 'shmat',
+      message: `ENOMEM: segment ${id} uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a missing `
+        + 'one would kill the process with SIGBUS, shmat',
+    };
+    assert.deepEqual(seen, { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
+  });
+
+  it(`attach with every page had, and detach under pending work though their size is not a multiple of the page (${lookup})`, function () {
+    const restore = freeHugePages(2);
+    if (restore === undefined) this.skip();
+    const { size: pageSize } = hugePages()!;
+    let id = -1;
+    try {
+      // One and a half pages: the mapping is two.
+      id = ipc.shmget(IPC_PRIVATE, pageSize + pageSize / 2, SHM_HUGETLB | 0o600);
+      const buffer = ipc.shmat(id);
+      assert.equal(buffer.length, pageSize + pageSize / 2);
+      buffer.writeUInt32LE(0xfeedface, buffer.length - 4);
+      const view = ipc.keep(shmat(id, SHM_RDONLY));
+      assert.equal(view.readUInt32LE(view.length - 4), 0xfeedface);
+      shmdt(view);
+      shmdt(buffer);
+      // The placeholder once had the segment's size, which the kernel cannot put over part of
+      // a huge page: shmdt fell back to a plain detach, and the work wrote into nothing.
+      const out = execFileSync(process.execPath, ['--expose-gc', join(__dirname, 'fixtures', 'pending-work.js'), String(id), 'shmdt'], {
+        encoding: 'utf8', env: environment(),
+      });
+      assert.deepEqual(JSON.parse(out), { length: 0, nattch: 0, nattchAtEnd: 0 });
+    } finally {
+      if (id !== -1) shmctl(id, IPC_RMID);
+      restore();
+    }
+  });
+  }
 });
 
 describe('read-only attachments', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,7 +10,7 @@ import {
   SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, sigpending, sigprocmask, sigqueue, watchSignals,
 } from '../lib';
 import { sigwaitinfo } from '../lib/promises';
-import { assertAliveWhileWaiting, assertExitWhileWaiting, parkThreadpool, type Peer, usePeers } from './helpers';
+import { assertAliveWhileWaiting, assertExitWhileWaiting, compileC, parkThreadpool, type Peer, usePeers } from './helpers';
 
 const run = promisify(execFile);
 // glibc's: it keeps 32 and 33 for itself.
@@ -241,14 +241,11 @@ describe('two copies of kernel-ipc in one process', function () {
 
 describe('another library handling SIGRTMAX-3', function () {
   this.timeout(20000);
-  let dir: string | undefined;
   let library: string;
 
   // Preloaded into a child: it takes SIGRTMAX-3 when loaded with FOREIGN_NOW set, else on SIGUSR2.
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-foreign-'));
-    library = join(dir, 'libforeign.so');
-    writeFileSync(join(dir, 'foreign.c'), `
+    library = compileC(`
       #include <signal.h>
       #include <stdlib.h>
       static void foreign(int signo) { (void)signo; }
@@ -264,11 +261,7 @@ describe('another library handling SIGRTMAX-3', function () {
         sigaction(SIGUSR2, &action, 0);
         if (getenv("FOREIGN_NOW")) take(0);
       }
-    `);
-    execFileSync('cc', ['-shared', '-fPIC', '-Wall', '-o', library, join(dir, 'foreign.c')]);
-  });
-  after(() => {
-    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+    `, { shared: true });
   });
 
   /** sigprocmask in a child with the library preloaded, before and after it is sent SIGUSR2. */

@@ -1,0 +1,26 @@
+#ifndef KERNEL_IPC_SHM_ATTACHMENT_H_
+#define KERNEL_IPC_SHM_ATTACHMENT_H_
+
+#include <napi.h>
+#include <stddef.h>
+
+namespace kernel_ipc {
+
+// A writable attachment as an external Buffer over the whole segment: `size`
+// bytes at `address`, a mapping of `length` bytes (whole pages). It owns the
+// mapping from here on, also when this throws.
+Napi::Value MakeAttachmentBuffer(Napi::Env env, void* address, size_t size, size_t length);
+
+// Whether `arrayBuffer` holds a live writable attachment (one made here and
+// neither detached nor collected).
+bool IsAttachment(Napi::ArrayBuffer arrayBuffer);
+
+// Detaches the attachment `arrayBuffer` holds, and every view over it; false
+// if it holds none. `holder` is an ArrayBuffer that pending Node work may
+// still write through (the one the caller was given): the memory stays
+// mapped, as anonymous memory, until it is collected.
+bool DetachAttachment(Napi::Env env, Napi::ArrayBuffer arrayBuffer, Napi::Object holder);
+
+}  // namespace kernel_ipc
+
+#endif  // KERNEL_IPC_SHM_ATTACHMENT_H_
