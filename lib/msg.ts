@@ -286,6 +286,8 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     try {
       msgsnd(this.id, type, bytes, block ? 0 : IPC_NOWAIT);
     } catch (error) {
+      // Not waiting, a message the queue can never hold is EAGAIN too: say why instead.
+      if (!block && (error as IpcError).code === 'EAGAIN') this.#sendable(bytes, true);
       throw this.#limitError(error, bytes);
     }
   }
@@ -404,8 +406,9 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     return timeOf(this.stat().ctime);
   }
 
-  // A message longer than the queue holds would wait for room for ever. One over msgmax as
-  // well is refused for that first, as the kernel would.
+  // A message longer than the queue holds would wait for room for ever (and fail with EAGAIN
+  // each time, not waiting). One over msgmax as well is refused for that first, as the kernel
+  // would.
   #sendable(data: string | ArrayBufferView, block: boolean): Uint8Array {
     const bytes = toBytes(data);
     if (!block) return bytes;

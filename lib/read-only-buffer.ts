@@ -28,11 +28,13 @@ let create: (mapping: ReadOnlyMapping, start: number, end: number) => ReadOnlyBu
 let mappingOf: (view: ReadOnlyBuffer) => ReadOnlyMapping;
 let isView: (value: unknown) => value is ReadOnlyBuffer;
 
-/** Buffer#subarray's rules: negative counts from the end, everything clamped. */
-function clamp(value: number | undefined, fallback: number, length: number, name: string): number {
+/**
+ * Buffer#subarray's rules: converted to an integer as TypedArray#subarray does (a BigInt or a
+ * Symbol is a TypeError, NaN is 0), negative counts from the end, everything clamped.
+ */
+function clamp(value: unknown, fallback: number, length: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number') throw invalidArgType(name, 'of type number', value);
-  const integer = Math.trunc(value) || 0;
+  const integer = Math.trunc(+(value as number)) || 0;
   return integer < 0 ? Math.max(length + integer, 0) : Math.min(integer, length);
 }
 
@@ -110,8 +112,8 @@ export class ReadOnlyBuffer implements Iterable<number> {
   /** A view of part of the same memory (no copy), with Buffer#subarray's rules. */
   subarray(start?: number, end?: number): ReadOnlyBuffer {
     const length = this.length;
-    const from = clamp(start, 0, length, 'start');
-    const to = Math.max(from, clamp(end, length, length, 'end'));
+    const from = clamp(start, 0, length);
+    const to = Math.max(from, clamp(end, length, length));
     return create(this.#mapping, this.#start + from, this.#start + to);
   }
 
@@ -139,10 +141,16 @@ export class ReadOnlyBuffer implements Iterable<number> {
     return out;
   }
 
-  /** Decodes the bytes from start to end, as Buffer#toString. */
-  toString(encoding: BufferEncoding = 'utf8', start?: number, end?: number): string {
-    if (!Buffer.isEncoding(encoding)) throw invalidArgType('encoding', 'a Buffer encoding', encoding);
-    return this.toBuffer(start, end).toString(encoding);
+  /**
+   * Decodes the bytes from start to end with Buffer#toString's rules: no negative counting
+   * from the end, here; an empty range is '' whatever the encoding.
+   */
+  toString(encoding?: BufferEncoding, start?: number, end?: number): string {
+    const length = this.length;
+    const from = (start as number) <= 0 ? 0 : Math.min(Math.trunc(start as number) || 0, length);
+    const to = end === undefined || end > length ? length : Math.trunc(end) || 0;
+    if (to <= from) return '';
+    return this.toBuffer(from, to).toString(encoding);
   }
 
   /** The byte at `index` (negative counts from the end), or undefined outside. */

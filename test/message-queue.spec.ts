@@ -66,6 +66,11 @@ describe('MessageQueue', function () {
     assert.throws(() => queue.send(Buffer.alloc(max * 2 + 1)), { name: 'RangeError', message: new RegExp(`at most ${max} bytes .*kernel.msgmax`) });
     queue.maxBytes = 10;
     assert.throws(() => queue.send(Buffer.alloc(11)), { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ });
+    // Not waiting, the same: EAGAIN would say "try again", and that never helps.
+    assert.throws(() => queue.send(Buffer.alloc(11), { block: false }), { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ });
+    queue.send(Buffer.alloc(10));
+    assertErrno(() => queue.send(Buffer.alloc(1), { block: false }), 'EAGAIN', 'msgsnd');
+    assert.equal(queue.receive().data.length, 10);
     await assert.rejects(queue.sendAsync(Buffer.alloc(11)), { name: 'RangeError', message: /queue's maxBytes/ });
     assert.equal(queue.currentMessages, 0);
   });

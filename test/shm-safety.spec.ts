@@ -338,6 +338,20 @@ describe('read-only attachments', () => {
     const floats = new Float64Array(1);
     assert.equal(view.copy(floats, 0, 200), 8);
     assert.equal(floats[0], Math.PI);
+    // subarray and toString take their arguments as Buffer's do, whatever they are.
+    const same = Buffer.alloc(4096);
+    view.copy(same);
+    const ranges: unknown[][] = [
+      [], ['1'], [1.5, '7'], ['x'], [NaN, Infinity], [-Infinity], [-5], [100, -3990], [null, {}], [[], [200]], [4095, 4097],
+    ];
+    for (const range of ranges) {
+      const asBuffer = (same.subarray as (...args: unknown[]) => Buffer)(...range);
+      assert.deepEqual(view.subarray(...(range as [number, number])).toBuffer(), asBuffer, `subarray(${range})`);
+      assert.equal(view.toString('latin1', ...(range as [number, number])), same.toString('latin1', ...(range as [number, number])), `toString(latin1, ${range})`);
+    }
+    assert.throws(() => view.subarray(1n as unknown as number), TypeError);
+    assert.throws(() => view.toString('nope' as BufferEncoding), { name: 'TypeError', code: 'ERR_UNKNOWN_ENCODING' });
+    assert.equal(view.toString('nope' as BufferEncoding, 5, 5), '', 'an empty range is empty whatever the encoding, as with Buffer');
     assert.throws(() => view.readUInt32LE(4093), { name: 'RangeError', message: /"offset"/ });
     assert.throws(() => view.readUInt8(-1), { name: 'RangeError' });
     const copy = view.toBuffer();
