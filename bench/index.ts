@@ -1,6 +1,7 @@
 // npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
 import { fifos } from './fifo';
 import { messageQueues } from './msg';
+import { pendingCalls } from './pending';
 import { semaphores } from './sem';
 import { sharedMemory } from './shm';
 
@@ -9,6 +10,7 @@ async function main(): Promise<void> {
   await messageQueues();
   await semaphores();
   await fifos();
+  await pendingCalls();
 }
 
 void main();

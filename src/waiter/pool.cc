@@ -178,7 +178,9 @@ class Waiters {
  private:
   // Under mutex.
   void EndLine(Line* line) {
-    line->pool->lines_.erase(line->key);
+    WaiterPool* pool = line->pool;
+    pool->lines_.erase(line->key);
+    pool->lineCount_ = pool->lines_.size();
     lineEnded.notify_all();
   }
 
@@ -328,6 +330,7 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
     made->key = key;
     line = made.get();
     lines_.emplace(key, std::move(made));
+    lineCount_ = lines_.size();
     waiters.Queue(line);
   }
   auto pending = std::make_unique<Pending>();
@@ -452,9 +455,8 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
 
 Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref) {
   WaiterPool& pool = WaitersOf(env);
-  std::string line = call->Line();
   // Behind calls already waiting for the same thing, it waits its turn.
-  if (line.empty() || !pool.HasLine(line)) {
+  if (!pool.Waiting() || !pool.HasLine(call->Line())) {
     int errnum = call->Run(false);
     if (errnum == 0) {
       try {
