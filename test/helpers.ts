@@ -41,7 +41,8 @@ export type FuzzTarget = [name: string, fn: (...args: any[]) => unknown];
 /**
  * Makes `calls` calls of random `targets` with up to `maxArgs` random `values` each (running
  * `between` every hundred calls), and checks that each only ever throws or rejects with an
- * Error; resolves once every promise a call returned has settled.
+ * Error, and that those named `promises.*` never throw, whatever they are given: they reject,
+ * as fs/promises does. Resolves once every promise a call returned has settled.
  */
 export async function fuzzCalls(
   { seed, next, pick }: ReturnType<typeof fuzzer>,
@@ -55,12 +56,14 @@ export async function fuzzCalls(
     const args = Array.from({ length: Math.floor(next() * (maxArgs + 1)) }, () => pick(values));
     try {
       const result = fn(...args);
+      if (name.startsWith('promises.')) assert.ok(result instanceof Promise, `${name} returned no promise (seed ${seed})`);
       if (result instanceof Promise) {
         pending.push(result.catch((error) => {
           assert.ok(error instanceof Error, `${name} rejected with a non-Error (seed ${seed})`);
         }));
       }
     } catch (error) {
+      assert.ok(!name.startsWith('promises.'), `${name} threw ${error} instead of rejecting (seed ${seed})`);
       assert.ok(error instanceof Error, `${name} threw a non-Error (seed ${seed})`);
     }
     if (i % 100 === 0) between?.();

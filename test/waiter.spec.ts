@@ -1,6 +1,7 @@
 // The promise calls' waiting: lines that share a thread, the limit on threads, and settlements
 // that neither depend on user code nor throw, whatever the process does around them.
 import assert from 'node:assert/strict';
+import { setMaxListeners } from 'node:events';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,6 +54,8 @@ describe('promise calls that wait', function () {
     const id = msg.queue();
     const before = { threads: threads(), mappings: mappings(), vm: statusField('VmSize') };
     const controller = new AbortController();
+    // One signal for them all, as intended: no leak to warn of.
+    setMaxListeners(Infinity, controller.signal);
     const receives = Array.from({ length: 10000 }, () => msgrcv(id, 64, 0, 0, { signal: controller.signal }));
     await sleep(50);
     const grew = threads() - before.threads;
@@ -72,6 +75,8 @@ describe('promise calls that wait', function () {
   it('reject a call that would need a thread past the limit with EAGAIN, and go on working', async () => {
     const id = msg.queue();
     const controller = new AbortController();
+    // One signal for them all, as intended: no leak to warn of.
+    setMaxListeners(Infinity, controller.signal);
     // Each receive selects another type: each needs a thread of its own.
     const calls = Array.from({ length: 200 }, (_, i) => msgrcv(id, 64, i + 1, 0, { signal: controller.signal }));
     const settled = await Promise.race([Promise.allSettled(calls), sleep(200).then(() => undefined)]);
