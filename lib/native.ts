@@ -65,6 +65,13 @@ export interface Native {
   /** holder: the ArrayBuffer pending Node work may keep, if not `attachment` itself. */
   shmdt(attachment: ArrayBuffer | ReadOnlyMapping, holder?: ArrayBuffer): void;
   shmctl(shmid: number, cmd: number, uid: number, gid: number, mode: number): unknown;
+  /**
+   * The ArrayBuffer JavaScript is handed for a new attachment: it keeps the mapping while it lives.
+   * movable: whether ArrayBuffer#transfer exists, and so this is not Node's own ArrayBuffer.
+   */
+  shmAnchor(arrayBuffer: ArrayBuffer, movable: boolean): void;
+  /** The environment is ending ('exit'): attachments whose memory moved to another thread are kept mapped. */
+  shmEnding(): void;
   shmIsAttachment(arrayBuffer: ArrayBuffer): boolean;
   shmReadOnlySize(mapping: ReadOnlyMapping): number;
   shmReadOnlyCopy(mapping: ReadOnlyMapping, sourceStart: number, count: number, target: Uint8Array, targetStart: number): number;

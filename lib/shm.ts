@@ -53,6 +53,11 @@ const markingBlocksDetach = transfer !== undefined && (() => {
 /** Whether postMessage copies attachments rather than moving them (not on Node 24+). */
 export const attachmentsUntransferable = !markingBlocksDetach;
 
+// Node frees an attachment's memory with the thread that made it, even where ArrayBuffer#transfer
+// and postMessage moved it to another; as this thread ends, while it can still tell, the addon
+// keeps what moved mapped.
+if (transfer !== undefined) process.prependListener('exit', () => native.shmEnding());
+
 export const shmConstants = {
   SHM_RDONLY, SHM_RND, SHM_NORESERVE, SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO,
 } as const;
@@ -112,9 +117,14 @@ export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
   validateFlagsIn(flags, shmatFlags, 'shmat flags');
   const attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
   if (!Buffer.isBuffer(attachment)) return readOnlyBuffer(attachment as ReadOnlyMapping);
+  // Node keeps the ArrayBuffer it made for external memory, and as a worker ends it detaches
+  // that one without a key, aborting the process if it has one (markAsUntransferable on Node
+  // 24): so the memory is moved to an ArrayBuffer of our own first, and Node's never seen.
+  const arrayBuffer = transfer === undefined ? attachment.buffer as ArrayBuffer : transfer.call(attachment.buffer as ArrayBuffer);
+  native.shmAnchor(arrayBuffer, transfer !== undefined);
   // postMessage then copies it instead of moving the mapping to another thread.
-  if (!markingBlocksDetach) markAsUntransferable(attachment.buffer);
-  return attachment;
+  if (!markingBlocksDetach) markAsUntransferable(arrayBuffer);
+  return arrayBuffer === attachment.buffer ? attachment : Buffer.from(arrayBuffer);
 }
 
 /**

@@ -8,6 +8,7 @@
 #include "msg.h"
 #include "sem.h"
 #include "shm.h"
+#include "shm/attachment.h"
 #include "shm/read_only.h"
 #include "signals.h"
 #include "waiter.h"
@@ -23,6 +24,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shmat", Napi::Function::New(env, Shmat));
   exports.Set("shmdt", Napi::Function::New(env, Shmdt));
   exports.Set("shmctl", Napi::Function::New(env, Shmctl));
+  exports.Set("shmAnchor", Napi::Function::New(env, ShmAnchor));
+  exports.Set("shmEnding", Napi::Function::New(env, ShmEnding));
   exports.Set("shmIsAttachment", Napi::Function::New(env, ShmIsAttachment));
   exports.Set("shmReadOnlySize", Napi::Function::New(env, ShmReadOnlySize));
   exports.Set("shmReadOnlyCopy", Napi::Function::New(env, ShmReadOnlyCopy));

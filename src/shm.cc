@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "ipc.h"
 #include "shm/attachment.h"
+#include "shm/map_count.h"
 #include "shm/pages.h"
 #include "shm/read_only.h"
 
@@ -44,39 +45,49 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
   int flags = info[1].As<Napi::Number>().Int32Value();
   double maxLength = info[2].As<Napi::Number>().DoubleValue();
 
+  if (!TakeMapping()) {
+    throw DescribedErrnoError(env, ENOMEM, "shmat",
+                              "kernel-ipc already holds " + std::to_string(MappingLimit()) +
+                                  " mappings, the most it makes: the rest of vm.max_map_count is left to the rest"
+                                  " of the process");
+  }
   void* address = ::shmat(shmid, nullptr, flags);
   if (address == reinterpret_cast<void*>(-1)) {
-    throw ErrnoError(env, errno, "shmat");
+    int errnum = errno;
+    GiveMapping();
+    throw ErrnoError(env, errnum, "shmat");
   }
   // Stat after attaching: the attachment pins the segment behind this id.
   struct shmid_ds ds;
   if (::shmctl(shmid, IPC_STAT, &ds) == -1) {
     int errnum = errno;
     ::shmdt(address);
+    GiveMapping();
     throw ErrnoError(env, errnum, "shmctl");
   }
   bool readOnly = flags & SHM_RDONLY;
   size_t pageSize = PageSizeOf(address);
-  size_t length = (ds.shm_segsz + pageSize - 1) / pageSize * pageSize;
   // Huge pages are taken at first touch, and one that cannot be had then (a
   // SHM_HUGETLB | SHM_NORESERVE segment, none free) is SIGBUS: so every page
   // is had now, or the segment is not attached.
-  if (pageSize != BasePageSize()) {
-    if (int errnum = Populate(address, length, !readOnly)) {
-      ::shmdt(address);
-      throw DescribedErrnoError(
-          env, errnum, "shmat",
-          errnum == EINVAL ? "segment " + std::to_string(shmid) +
-                                 " uses huge pages, which kernel-ipc attaches only where it can fault them all"
-                                 " in first (MADV_POPULATE, Linux 5.14)"
-                           : "segment " + std::to_string(shmid) +
-                                 " uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a"
-                                 " missing one would kill the process with SIGBUS");
-    }
+  size_t length = pageSize == 0 ? 0 : (ds.shm_segsz + pageSize - 1) / pageSize * pageSize;
+  int errnum = pageSize == 0 ? EINVAL : pageSize == BasePageSize() ? 0 : Populate(address, length, !readOnly);
+  if (errnum != 0) {
+    ::shmdt(address);
+    GiveMapping();
+    std::string segment = "segment " + std::to_string(shmid);
+    throw DescribedErrnoError(
+        env, errnum, "shmat",
+        pageSize == 0 ? segment + " may use huge pages, and without /proc kernel-ipc cannot tell their size"
+        : errnum == EINVAL ? segment + " uses huge pages, which kernel-ipc attaches only where it can fault them all"
+                                       " in first (MADV_POPULATE, Linux 5.14)"
+                           : segment + " uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a"
+                                       " missing one would kill the process with SIGBUS");
   }
   if (readOnly) return MakeReadOnlyMapping(env, address, ds.shm_segsz);
   if (static_cast<double>(ds.shm_segsz) > maxLength) {
     ::shmdt(address);
+    GiveMapping();
     Napi::Error error = Napi::RangeError::New(
         env, "Cannot create a Buffer larger than " +
                  std::to_string(static_cast<size_t>(maxLength)) +

@@ -17,6 +17,8 @@ import {
 import { assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, randomKey, usePeers, useShmCleanup } from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
+/** What a child needs for ArrayBuffer#transfer: nothing from Node 21, a V8 flag on Node 20. */
+const transferFlags = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function' ? [] : ['--harmony-rab-gsab-transfer'];
 
 describe('attachments and garbage collection', function () {
   this.timeout(60000);
@@ -76,7 +78,6 @@ describe('attachments and garbage collection', function () {
 describe('shmdt under pending Node work', function () {
   this.timeout(20000);
   const ipc = useShmCleanup();
-  const transferFlags = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer === 'function' ? [] : ['--harmony-rab-gsab-transfer'];
 
   /** test/fixtures/pending-work.js on a new 64 MiB segment, with `options` for the child. */
   function pendingWork(mode: string, options: { env?: NodeJS.ProcessEnv } = {}): { length: number; nattch: number; nattchAtEnd: number } {
@@ -185,9 +186,10 @@ function freeHugePages(count: number): (() => void) | undefined {
 
 /**
  * The environment of a child that cannot use PROCMAP_QUERY (Linux 6.11) to learn a mapping's
- * page size, as on older kernels: a seccomp filter makes that ioctl fail with ENOTTY.
+ * page size: a seccomp filter makes that ioctl fail with ENOTTY, as older kernels do, or with
+ * EPERM, as a filter or security module of the system's own may.
  */
-function withoutProcmapQuery(): NodeJS.ProcessEnv {
+function withoutProcmapQuery(errno: 'ENOTTY' | 'EPERM'): NodeJS.ProcessEnv {
   const library = compileC(`
     #include <errno.h>
     #include <linux/filter.h>
@@ -201,7 +203,7 @@ function withoutProcmapQuery(): NodeJS.ProcessEnv {
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 3),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xc0686611 /* PROCMAP_QUERY */, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOTTY),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ${errno}),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
       };
       struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
@@ -219,15 +221,18 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
   // How a mapping's page size is learnt: PROCMAP_QUERY, else /proc/self/smaps.
   const lookups: Array<[string, () => NodeJS.ProcessEnv]> = [
     ['PROCMAP_QUERY', () => process.env],
-    ['/proc/self/smaps, before Linux 6.11', withoutProcmapQuery],
+    ['/proc/self/smaps, before Linux 6.11', () => withoutProcmapQuery('ENOTTY')],
+    ['/proc/self/smaps, PROCMAP_QUERY refused', () => withoutProcmapQuery('EPERM')],
   ];
 
-  for (const [lookup, environment] of lookups) {
-  it(`are not attached when their pages cannot all be had, rather than raise SIGBUS when touched (${lookup})`, function () {
-    // A C program makes one without reserving its pages, as our shmget refuses to: with more
-    // pages than are free, the first touch of a missing one would kill the process.
+  /**
+   * A segment of huge pages made by a C program without reserving them, as our shmget refuses
+   * to, with more pages than are free: the first touch of a missing one kills the process.
+   * Returns its key and id.
+   */
+  function unreservedHugeSegment(): { key: number; id: number } | undefined {
     const pages = hugePages();
-    if (pages === undefined) this.skip();
+    if (pages === undefined) return undefined;
     const key = randomKey();
     const make = compileC(`
       #include <stdio.h>
@@ -240,7 +245,11 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
         return 0;
       }
     `);
-    const id = ipc.track(Number(execFileSync(make, [String(key), String((pages.free + 2) * pages.size)], { encoding: 'utf8' })));
+    return { key, id: ipc.track(Number(execFileSync(make, [String(key), String((pages.free + 2) * pages.size)], { encoding: 'utf8' }))) };
+  }
+
+  /** In a child run as `command`, each way to attach segment `id` (key `key`) and touch it. */
+  function attachAndTouch({ key, id }: { key: number; id: number }, command: string[], env = process.env): Record<string, unknown> {
     const script = `
       'use strict';
       const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
@@ -260,14 +269,21 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
       }
       seen.nattch = ipc.shmctl(${id}, ipc.IPC_STAT).nattch;
       process.stdout.write(JSON.stringify(seen));`;
-    const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8', env: environment() }));
+    const [file, ...args] = [...command, process.execPath, '-e', script];
+    return JSON.parse(execFileSync(file, args, { encoding: 'utf8', env }));
+  }
+
+  for (const [lookup, environment] of lookups) {
+  it(`are not attached when their pages cannot all be had, rather than raise SIGBUS when touched (${lookup})`, function () {
+    const segment = unreservedHugeSegment();
+    if (segment === undefined) this.skip();
     const refusal = {
       code: 'ENOMEM',
       syscall: 'shmat',
-      message: `ENOMEM: segment ${id} uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a missing `
+      message: `ENOMEM: segment ${segment.id} uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a missing `
         + 'one would kill the process with SIGBUS, shmat',
     };
-    assert.deepEqual(seen, { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
+    assert.deepEqual(attachAndTouch(segment, [], environment()), { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
   });
 
   it(`attach with every page had, and detach under pending work though their size is not a multiple of the page (${lookup})`, function () {
@@ -297,6 +313,19 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
     }
   });
   }
+
+  it('are not attached where their page size cannot be learnt (no /proc), rather than raise SIGBUS when touched', function () {
+    const segment = unreservedHugeSegment();
+    if (segment === undefined) this.skip();
+    // A mount namespace of the child's own, with nothing mounted on /proc.
+    const noProc = ['unshare', '--mount', 'sh', '-c', 'mount -t tmpfs none /proc && exec "$@"', 'sh'];
+    const refusal = {
+      code: 'EINVAL',
+      syscall: 'shmat',
+      message: `EINVAL: segment ${segment.id} may use huge pages, and without /proc kernel-ipc cannot tell their size, shmat`,
+    };
+    assert.deepEqual(attachAndTouch(segment, noProc), { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
+  });
 });
 
 describe('read-only attachments', () => {
@@ -568,6 +597,83 @@ describe('ArrayBuffer#transfer (Node 21+; here behind a V8 flag)', function () {
       attached: 1,
       afterShmdt: [0, 0],
       afterGc: [1, 2],
+    });
+  });
+});
+
+describe('attachment memory moved between threads (ArrayBuffer#transfer, postMessage)', function () {
+  this.timeout(30000);
+  const ipc = useShmCleanup();
+
+  /** test/fixtures/moved-memory.js in `mode`, on new segments of 1 MiB. */
+  function moved(mode: string): Record<string, unknown> {
+    const ids = [ipc.shmget(IPC_PRIVATE, 1 << 20, 0o600), ipc.shmget(IPC_PRIVATE, 1 << 20, 0o600)];
+    const out = execFileSync(process.execPath, [...transferFlags, '--expose-gc', join(__dirname, 'fixtures', 'moved-memory.js'), mode, ...ids.map(String)], {
+      encoding: 'utf8',
+    });
+    return JSON.parse(out);
+  }
+
+  it('a worker detaching memory moved into it races nothing in the thread that attached it', () => {
+    // That thread runs the memory's finalizer, at the same time: it once freed what the worker
+    // was still using, corrupting the heap.
+    assert.deepEqual(moved('into-worker'), { nattch: 0 });
+  });
+
+  for (const [mode, how] of [['out-of-worker', 'ends'], ['out-of-worker-terminated', 'is terminated']]) {
+    it(`memory moved out of a worker that ${how} stays the segment's, attached until it is detached`, () => {
+      // Node frees external memory with the environment that made it, wherever it lives then.
+      assert.deepEqual(moved(mode), { length: 1 << 20, bytes: [42, 2], nattch: 1, afterShmdt: [0, 0], fresh: ['fresh', 1] });
+    });
+  }
+
+  it('memory moved out of a worker that dropped its Buffer first stays mapped, as anonymous memory', () => {
+    // Where it went can no longer be told: no crash, but no segment behind it either.
+    assert.deepEqual(moved('out-of-worker-dropped'), { length: 1 << 20, bytes: [0, 2], nattch: 0, afterShmdt: 'EINVAL', fresh: ['fresh', 1] });
+  });
+
+  it('threads ending with attachments marked untransferable end cleanly', () => {
+    // On Node 24 the mark is a detach key, and Node's cleanup of the ArrayBuffer it made for
+    // the memory, without a key, aborted the process.
+    assert.deepEqual(moved('marked'), { ended: true });
+  });
+});
+
+describe('many attachments', function () {
+  this.timeout(60000);
+  const ipc = useShmCleanup();
+
+  it('stop short of vm.max_map_count, leaving the process room to go on', () => {
+    // At the limit V8 cannot map anything and the process dies: shmat refuses first.
+    const id = ipc.shmget(IPC_PRIVATE, 4096, 0o600);
+    const script = `
+      'use strict';
+      const ipc = require(${JSON.stringify(join(packageRoot, 'dist', 'lib'))});
+      const held = [];
+      let refusal;
+      for (;;) {
+        try {
+          held.push(ipc.shmat(${id}, held.length % 2 === 0 ? 0 : ipc.SHM_RDONLY));
+        } catch ({ code, syscall, message }) {
+          refusal = { code, syscall, message };
+          break;
+        }
+      }
+      const junk = Array.from({ length: 200000 }, (_, i) => ({ i, text: 'x'.repeat(i % 100) }));
+      for (const view of held) ipc.shmdt(view);
+      process.stdout.write(JSON.stringify({ refusal, held: held.length, junk: junk.length, nattch: ipc.shmctl(${id}, ipc.IPC_STAT).nattch }));`;
+    const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }));
+    const limit = Number(readFileSync('/proc/sys/vm/max_map_count', 'utf8'));
+    const most = limit - Math.floor(limit / 8);
+    assert.deepEqual(seen, {
+      refusal: {
+        code: 'ENOMEM',
+        syscall: 'shmat',
+        message: `ENOMEM: kernel-ipc already holds ${most} mappings, the most it makes: the rest of vm.max_map_count is left to the rest of the process, shmat`,
+      },
+      held: most,
+      junk: 200000,
+      nattch: 0,
     });
   });
 });

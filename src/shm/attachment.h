@@ -8,8 +8,18 @@ namespace kernel_ipc {
 
 // A writable attachment as an external Buffer over the whole segment: `size`
 // bytes at `address`, a mapping of `length` bytes (whole pages). It owns the
-// mapping from here on, also when this throws.
+// mapping (and the map count taken for it) from here on, also when this throws.
 Napi::Value MakeAttachmentBuffer(Napi::Env env, void* address, size_t size, size_t length);
+
+// shmAnchor(arrayBuffer, movable): the ArrayBuffer JavaScript is handed for a
+// new attachment. It keeps the mapping while it lives; `movable`, where
+// ArrayBuffer#transfer exists (and it is not Node's own), whether it still
+// holds the memory when the environment ends tells whether the memory moved.
+void ShmAnchor(const Napi::CallbackInfo& info);
+
+// shmEnding(): this environment is ending ('exit'), while JavaScript can still
+// tell where its attachments' memory is: what moved away is kept mapped.
+void ShmEnding(const Napi::CallbackInfo& info);
 
 // Whether `arrayBuffer` holds a live writable attachment (one made here and
 // neither detached nor collected).

@@ -15,6 +15,9 @@
 namespace kernel_ipc {
 namespace {
 
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
@@ -98,14 +101,15 @@ size_t PageSizeOf(void* address) {
     ProcmapQuery query = {};
     query.size = sizeof query;
     query.query_addr = at;
-    if (ioctl(maps, kProcmapQuery, &query) == 0) {
-      size = query.vma_page_size;
-    } else if (errno == ENOTTY || errno == EINVAL) {
-      size = PageSizeFromSmaps(at);
-    }
+    if (ioctl(maps, kProcmapQuery, &query) == 0) size = query.vma_page_size;
     close(maps);
   }
-  return size == 0 ? BasePageSize() : size;
+  // PROCMAP_QUERY is missing (Linux before 6.11) or refused (seccomp, an LSM).
+  if (size == 0) size = PageSizeFromSmaps(at);
+  if (size != 0) return size;
+  // No /proc: MADV_COLD, which changes nothing here, is refused for huge pages
+  // (and locked memory, and by kernels before 5.4), and allowed for the rest.
+  return madvise(address, BasePageSize(), MADV_COLD) == 0 ? BasePageSize() : 0;
 }
 
 int Populate(void* address, size_t length, bool writable) {

@@ -10,8 +10,8 @@ size_t BasePageSize();
 
 // The page size of the mapping that starts at `address`: the system's, or a
 // huge page size for a SHM_HUGETLB segment, whose mapping is its size rounded
-// up to whole huge pages. A mapping that cannot be looked at (no /proc) is
-// taken to have the system's pages.
+// up to whole huge pages; 0 if it may be huge pages of a size that cannot be
+// learnt (no /proc).
 size_t PageSizeOf(void* address);
 
 // Faults in every page of the mapping, so that none is missing later: a huge

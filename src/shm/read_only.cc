@@ -5,6 +5,7 @@
 #include <sys/shm.h>
 
 #include "errors.h"
+#include "shm/map_count.h"
 
 namespace kernel_ipc {
 namespace {
@@ -22,7 +23,10 @@ struct ReadOnlyMapping {
 const napi_type_tag kReadOnlyMappingTag = {0x6b65726e656c2d69, 0x70632d726f6d6170};
 
 void FinalizeReadOnlyMapping(Napi::Env, ReadOnlyMapping* mapping) {
-  if (mapping->attached) ::shmdt(mapping->address);
+  if (mapping->attached) {
+    ::shmdt(mapping->address);
+    GiveMapping();
+  }
   delete mapping;
 }
 
@@ -43,6 +47,7 @@ Napi::Value MakeReadOnlyMapping(Napi::Env env, void* address, size_t size) {
     external = Napi::External<ReadOnlyMapping>::New(env, mapping, FinalizeReadOnlyMapping);
   } catch (...) {
     ::shmdt(address);
+    GiveMapping();
     delete mapping;
     throw;
   }
@@ -55,7 +60,9 @@ bool DetachReadOnlyMapping(Napi::Env env, Napi::Value value) {
   if (mapping == nullptr) return false;
   if (!mapping->attached) throw ErrnoError(env, EINVAL, "shmdt");
   mapping->attached = false;
-  if (::shmdt(mapping->address) == -1) throw ErrnoError(env, errno, "shmdt");
+  int result = ::shmdt(mapping->address);
+  GiveMapping();
+  if (result == -1) throw ErrnoError(env, errno, "shmdt");
   return true;
 }
 

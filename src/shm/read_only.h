@@ -7,7 +7,8 @@
 namespace kernel_ipc {
 
 // A SHM_RDONLY mapping of `size` bytes at `address`, as an opaque External
-// that only the addon reads through; it owns the mapping from here on.
+// that only the addon reads through; it owns the mapping (and the map count
+// taken for it) from here on.
 Napi::Value MakeReadOnlyMapping(Napi::Env env, void* address, size_t size);
 
 // Detaches the read-only mapping `value` is, if it is one: true if it was,
