@@ -120,8 +120,22 @@ export function msgctl(msqid: number, cmd: number, buf?: MsgSetOptions): unknown
 }
 
 // Sends to one queue from this thread leave in call order: one that finds the queue full waits
-// on a thread of ours, and later sends to that queue wait for it.
-const sendsWaiting = new Map<number, Promise<unknown>>();
+// on a thread of ours, and later sends to that queue wait for it. By msqid, in an object without
+// a prototype, chained with await and with slice taken at load: user code that replaces
+// builtins must not leave a send half made.
+const sendsWaiting: Record<number, Promise<void> | undefined> = Object.create(null);
+const { slice } = Uint8Array.prototype;
+
+/** Settles once both have, however they did. */
+async function afterBoth(earlier: Promise<unknown> | undefined, sent: Promise<unknown>): Promise<void> {
+  for (const send of [earlier, sent]) {
+    try {
+      await send;
+    } catch {
+      // The next send waits for this one either way.
+    }
+  }
+}
 
 /** kernel-ipc/promises msgsnd: resolves once the kernel has the message. */
 export function msgsndAsync(
@@ -142,9 +156,9 @@ export function msgsndAsync(
   } catch (error) {
     return Promise.reject(error);
   }
-  const earlier = sendsWaiting.get(msqid);
+  const earlier = sendsWaiting[msqid];
   // Waiting its turn, the message is copied now, as it is when sent at once.
-  if (earlier !== undefined) bytes = Uint8Array.prototype.slice.call(bytes);
+  if (earlier !== undefined) bytes = slice.call(bytes);
   let waiting = false;
   const sent = wait<void>('msgsnd', waitOptions, (ref) => {
     const id = native.msgsndAsync(msqid, type, bytes, flags, ref);
@@ -152,11 +166,12 @@ export function msgsndAsync(
     return id;
   }, undefined, earlier);
   if (earlier !== undefined || waiting) {
-    const last = Promise.allSettled([earlier, sent]);
-    sendsWaiting.set(msqid, last);
-    void last.then(() => {
-      if (sendsWaiting.get(msqid) === last) sendsWaiting.delete(msqid);
-    });
+    const last = afterBoth(earlier, sent);
+    sendsWaiting[msqid] = last;
+    void (async () => {
+      await last;
+      if (sendsWaiting[msqid] === last) delete sendsWaiting[msqid];
+    })();
   }
   return sent;
 }

@@ -1,7 +1,9 @@
 // The JavaScript side of src/waiter: promises for blocking calls, which run on threads the
 // addon owns (never the event loop, never libuv's threadpool).
+import { addAbortListener } from 'node:events';
+import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import { abortError, invalidArgType, timeoutError } from './errors';
+import { abortError, invalidArgType, IpcError, timeoutError } from './errors';
 import { native } from './native';
 import { INT32_MAX, validateBoolean, validateInteger, validateOptions } from './validate';
 
@@ -25,6 +27,23 @@ export interface ValidWaitOptions {
 const { addEventListener, removeEventListener } = EventTarget.prototype;
 const abortedOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'aborted')!.get!;
 const reasonOf = Object.getOwnPropertyDescriptor(AbortSignal.prototype, 'reason')!.get!;
+const { clearTimeout, setTimeout } = globalThis;
+const { then } = Promise.prototype;
+
+// Node's own abort listeners still run when an earlier listener calls stopImmediatePropagation(),
+// through an option keyed by a symbol of Node's internals; events.addAbortListener passes that
+// option to addEventListener, which is where it is taken from.
+const abortListenerOptions: { once: true } = (() => {
+  const probe = new AbortController().signal;
+  let resist: symbol | undefined;
+  Object.defineProperty(probe, 'addEventListener', {
+    value: (_type: string, _listener: unknown, options: object) => {
+      resist = Object.getOwnPropertySymbols(options)[0];
+    },
+  });
+  addAbortListener(probe, () => undefined);
+  return resist === undefined ? { once: true } : { once: true, [resist]: true };
+})();
 
 /** Whether `value` is a real AbortSignal: one made with AbortSignal.prototype alone is not. */
 function isAbortSignal(value: unknown): value is AbortSignal {
@@ -48,26 +67,43 @@ export function validateWaitOptions(options: unknown): ValidWaitOptions {
 
 const DONE = 0;
 const CANCELLED = 1;
+const FAILED = 2;
 
-const pending = new Map<number, (status: number, value: unknown) => void>();
+interface Pending {
+  syscall: string;
+  complete(status: number, value: unknown): void;
+}
+
+// By id; an object without a prototype, so that no method user code can replace is on the way.
+const pending: Record<number, Pending | undefined> = Object.create(null);
 
 // Returns whether a call took the result: one nobody takes is given back.
 native.waiterInit((id, status, value) => {
-  const complete = pending.get(id);
-  if (complete === undefined) return false;
-  pending.delete(id);
-  complete(status, value);
+  const call = pending[id];
+  if (call === undefined) return false;
+  delete pending[id];
+  call.complete(status, value);
   return true;
 });
 // process.exit() and uncaught exceptions end the main thread's process without the cleanup
 // that gives back what a completed call took: do it here, when no promise can settle anymore.
 // Node joins worker threads as the main thread's process exits, and one blocked in a
 // synchronous call (msgrcv, semop) would hang it: such calls then fail with EINTR, as do calls
-// that would wait made in exit listeners, which is why this one goes first.
+// that would wait made in exit listeners, which is why this one goes first. Calls still
+// pending reject, for anyone left to hear it ('exit' emitted by hand).
 process.prependListener('exit', () => {
   native.waiterStop();
   if (isMainThread) native.interruptBlocking();
+  for (const id in pending) {
+    const { syscall, complete } = pending[id]!;
+    delete pending[id];
+    complete(FAILED, exiting(syscall));
+  }
 });
+
+function exiting(syscall: string): Error {
+  return new IpcError(constants.errno.EINTR, syscall, 'Interrupted: the process is exiting');
+}
 
 /**
  * Runs `start(ref)` (after `after` settles, if given), which makes the call: it returns the
@@ -105,16 +141,16 @@ function waitFor<T, R>(
     let timer: NodeJS.Timeout | undefined;
     let aborted = false;
 
-    // After the promise has settled, so that nothing it runs can keep it from settling.
+    // After the promise has settled, so that nothing it runs can keep it from settling; and
+    // nothing it throws may reach the addon, which would take the result back.
     const cleanUp = () => {
-      if (timer !== undefined) clearTimeout(timer);
-      // Once it fired, the listener is gone (once: true); looking for it costs a walk of the
-      // signal's listeners, thousands of them when thousands of calls share a signal.
-      if (signal === undefined || aborted) return;
       try {
-        removeEventListener.call(signal, 'abort', onAbort);
+        if (timer !== undefined) clearTimeout(timer);
+        // Once it fired, the listener is gone (once: true); looking for it costs a walk of the
+        // signal's listeners, thousands of them when thousands of calls share a signal.
+        if (signal !== undefined && !aborted) removeEventListener.call(signal, 'abort', onAbort);
       } catch (error) {
-        process.emitWarning(`kernel-ipc could not remove its abort listener: ${error}`);
+        process.emitWarning(`kernel-ipc could not clean up after ${syscall}: ${error}`);
       }
     };
     const settle = (result: R) => {
@@ -134,7 +170,7 @@ function waitFor<T, R>(
         // A call still queued is gone at once; one in its system call is interrupted, and
         // reports whether it completed first.
         if (!native.waiterCancel(id)) return;
-        pending.delete(id);
+        delete pending[id];
       } else if (started) {
         return;
       }
@@ -145,7 +181,7 @@ function waitFor<T, R>(
       aborted = true;
       stop(abortError(reasonOf.call(signal)));
     };
-    if (signal !== undefined) addEventListener.call(signal, 'abort', onAbort, { once: true });
+    if (signal !== undefined) addEventListener.call(signal, 'abort', onAbort, abortListenerOptions);
     if (timeout !== undefined) {
       // The pending call keeps the process alive (or not, with ref: false), not the timer.
       timer = setTimeout(() => stop(timeoutError(syscall, timeout)), timeout).unref();
@@ -168,14 +204,17 @@ function waitFor<T, R>(
         return;
       }
       id = result;
-      pending.set(id, (status, value) => {
-        if (status === DONE) settle(value as R);
-        else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
-        else reject(value);
-        cleanUp();
-      });
+      pending[id] = {
+        syscall,
+        complete(status, value) {
+          if (status === DONE) settle(value as R);
+          else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
+          else reject(value);
+          cleanUp();
+        },
+      };
     };
     if (after === undefined) begin();
-    else after.then(begin, begin);
+    else then.call(after, begin, begin);
   });
 }

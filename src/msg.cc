@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "errors.h"
 #include "ipc.h"
@@ -57,10 +58,34 @@ Napi::Value MessageToObject(Napi::Env env, const MessageBuffer& message, size_t 
   return result;
 }
 
+// A message to put back on a full queue, once there is room.
+struct LaterGiveBack {
+  int msqid;
+  std::vector<char> bytes;  // long mtype, then the payload
+};
+
+void* GiveBackWhenRoom(void* arg) {
+  std::unique_ptr<LaterGiveBack> later(static_cast<LaterGiveBack*>(arg));
+  while (::msgsnd(later->msqid, later->bytes.data(), later->bytes.size() - sizeof(long), 0) == -1 && errno == EINTR) {
+  }
+  return nullptr;
+}
+
 // Puts a received message back (at the end of its queue) when it cannot be
-// handed to JavaScript, rather than drop it. MSG_COPY took nothing.
+// handed to JavaScript, rather than drop it; MSG_COPY took nothing. If the
+// queue is full, a thread of its own waits for room, for as long as the
+// process lives (and the queue: EIDRM drops it).
 void GiveBack(int msqid, const MessageBuffer& message, size_t size, int flags) {
-  if (!(flags & MSG_COPY)) ::msgsnd(msqid, message.get(), size, IPC_NOWAIT);
+  if (flags & MSG_COPY) return;
+  if (::msgsnd(msqid, message.get(), size, IPC_NOWAIT) == 0 || errno != EAGAIN) return;
+  auto* later = new LaterGiveBack{msqid, std::vector<char>(static_cast<char*>(message.get()),
+                                                           message.payload() + size)};
+  pthread_t thread;
+  if (StartQuietThread(&thread, GiveBackWhenRoom, later, 64 * 1024) != 0) {
+    delete later;
+    return;
+  }
+  pthread_detach(thread);
 }
 
 // The received message as JavaScript sees it; if that fails (out of memory,

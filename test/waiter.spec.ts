@@ -1,16 +1,17 @@
 // The promise calls' waiting: lines that share a thread, the limit on threads, and settlements
 // that neither depend on user code nor throw, whatever the process does around them.
 import assert from 'node:assert/strict';
-import { setMaxListeners } from 'node:events';
+import { once, setMaxListeners } from 'node:events';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { GETVAL, IPC_STAT, msgctl, msgsnd as msgsndSync, semctl, semop as semopSync } from '../lib';
+import { Worker } from 'node:worker_threads';
+import { GETVAL, IPC_SET, IPC_STAT, msgctl, msgrcv as msgrcvSync, msgsnd as msgsndSync, semctl, semop as semopSync } from '../lib';
 import { msgrcv, msgsnd, semop, sigwaitinfo } from '../lib/promises';
 import { openFifoWriter } from '../lib';
-import { useMsgCleanup, useSemCleanup } from './helpers';
+import { useMsgCleanup, useSemCleanup, waitUntil } from './helpers';
 
 const run = promisify(execFile);
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
@@ -178,6 +179,93 @@ describe('promise calls that wait', function () {
       });
     }
     assert.equal(msgctl(id, IPC_STAT).qnum, 0);
+  });
+
+  it('settle in call order within a line, also when the later call could complete at once', async () => {
+    const id = msg.queue();
+    const order: string[] = [];
+    const first = msgrcv(id, 64).then(({ data }) => order.push(`first:${data}`));
+    await sleep(20);
+    msgsndSync(id, 1, 'M1');
+    // The waiter takes M1 now, but this thread is busy and hears of it later.
+    const until = Date.now() + 50;
+    while (Date.now() < until);
+    msgsndSync(id, 1, 'M2');
+    const second = msgrcv(id, 64).then(({ data }) => order.push(`second:${data}`));
+    await Promise.all([first, second]);
+    assert.deepEqual(order, ['first:M1', 'second:M2']);
+  });
+
+  it('reject on abort though an earlier abort listener stops propagation', async () => {
+    const id = msg.queue();
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', (event) => event.stopImmediatePropagation());
+    const call = msgrcv(id, 64, 0, 0, { signal: controller.signal });
+    await sleep(20);
+    controller.abort();
+    await assert.rejects(call, { name: 'AbortError' });
+  });
+
+  it('give a message back once its queue has room, when the worker that took it ends without hearing of it', async () => {
+    const id = msg.queue();
+    msgctl(id, IPC_SET, { qbytes: 16 });
+    const worker = new Worker(`
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { msgrcv } = require(${JSON.stringify(join(__dirname, '..', 'lib', 'promises'))});
+      void msgrcv(workerData, 16);
+      parentPort.once('message', () => { for (;;); });
+      parentPort.postMessage('waiting');`, { eval: true, workerData: id });
+    await once(worker, 'message');
+    worker.postMessage('busy');
+    await sleep(50);
+    // Its waiter takes the message; the worker's JavaScript never hears of it.
+    msgsndSync(id, 1, 'important');
+    await waitUntil(() => msgctl(id, IPC_STAT).qnum === 0);
+    // Meanwhile another sender fills the queue: giving back has to wait for room.
+    msgsndSync(id, 2, Buffer.alloc(16, 'f'));
+    await worker.terminate();
+    assert.equal(msgrcvSync(id, 16).type, 2);
+    await waitUntil(() => msgctl(id, IPC_STAT).qnum === 1);
+    assert.deepEqual(msgrcvSync(id, 16), { type: 1, data: Buffer.from('important') });
+  });
+
+  it('settle, once, whatever builtins user code replaced before or after loading kernel-ipc', async () => {
+    const id = msg.queue();
+    const lib = JSON.stringify(join(__dirname, '..', 'lib'));
+    const script = `
+      'use strict';
+      globalThis.clearTimeout = () => { throw new Error('replaced clearTimeout'); };
+      const ipc = require(${lib});
+      const promises = require(${lib} + '/promises');
+      for (const name of ['get', 'set', 'delete', 'has']) Map.prototype[name] = () => { throw new Error('replaced Map'); };
+      Promise.allSettled = () => { throw new Error('replaced allSettled'); };
+      Promise.prototype.then = () => { throw new Error('replaced then'); };
+      process.on('warning', () => {});
+      (async () => {
+        const received = promises.msgrcv(${id}, 16, 3, 0, { timeout: 5000 });
+        ipc.msgsnd(${id}, 3, 'only once');
+        const once = String((await received).data);
+        const left = ipc.msgctl(${id}, ipc.IPC_STAT).qnum;
+        ipc.msgctl(${id}, ipc.IPC_SET, { qbytes: 8 });
+        ipc.msgsnd(${id}, 1, 'full0000');
+        const sends = [promises.msgsnd(${id}, 2, 'a'), promises.msgsnd(${id}, 2, 'b')];
+        ipc.msgrcv(${id}, 16, 1);
+        for (const sent of sends) await sent;
+        const order = [ipc.msgrcv(${id}, 16, 2), ipc.msgrcv(${id}, 16, 2)].map(({ data }) => String(data));
+        process.stdout.write(JSON.stringify({ once, left, order }));
+      })();`;
+    const { stdout } = await run(process.execPath, ['-e', script], { timeout: 8000 });
+    assert.deepEqual(JSON.parse(stdout), { once: 'only once', left: 0, order: ['a', 'b'] });
+  });
+
+  it('reject when exit is emitted by hand, and let the process end', async () => {
+    const id = msg.queue();
+    const script = `
+      const promises = require(${JSON.stringify(join(__dirname, '..', 'lib', 'promises'))});
+      promises.msgrcv(${id}, 64, 0, 0, { timeout: 60000 }).catch(({ code, syscall }) => console.log('rejected', code, syscall));
+      setTimeout(() => process.emit('exit', 0), 50);`;
+    const { stdout } = await run(process.execPath, ['-e', script], { timeout: 8000 });
+    assert.equal(stdout, 'rejected EINTR msgrcv\n');
   });
 
   it('in exit listeners, fail with EINTR where they would wait, and work where they need not', async () => {

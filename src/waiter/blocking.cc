@@ -55,6 +55,19 @@ thread_local BlockingThread blockingThread;
 
 int WakeSignal() { return SIGRTMAX - 2; }
 
+int StartQuietThread(pthread_t* thread, void* (*main)(void*), void* arg, size_t stackSize) {
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &previous);
+  pthread_attr_t attributes;
+  pthread_attr_init(&attributes);
+  if (stackSize != 0) pthread_attr_setstacksize(&attributes, stackSize);
+  int result = pthread_create(thread, &attributes, main, arg);
+  pthread_attr_destroy(&attributes);
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return result;
+}
+
 void InstallWakeHandler() {
   static std::once_flag installed;
   std::call_once(installed, [] {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <napi.h>
+#include <pthread.h>
 
 namespace kernel_ipc {
 
@@ -12,6 +13,11 @@ int WakeSignal();
 // Installs WakeSignal's handler (once): it does nothing, and without
 // SA_RESTART, so that the system call it lands in returns EINTR.
 void InstallWakeHandler();
+
+// Starts a thread with every signal blocked, so that signals meant for the
+// process are handled by Node's threads, never by the addon's; `stackSize` 0
+// is the default. Returns 0 or pthread_create's errno.
+int StartQuietThread(pthread_t* thread, void* (*main)(void*), void* arg, size_t stackSize = 0);
 
 // Marks the current thread as in a synchronous mirror's blocking call while
 // it lives, so that InterruptBlocking can reach it.

@@ -26,10 +26,11 @@ struct WaiterPool::Pending {
   uint64_t id;
   bool ref;  // JS thread only
   std::unique_ptr<BlockingCall> call;
-  // Under the waiters' mutex: the line it waits in until it completes, and
-  // its place there.
+  // Under the waiters' mutex: its line, until JavaScript has its outcome, and
+  // its place among the line's calls while it waits there (queued).
   Line* line = nullptr;
   std::list<Pending*>::iterator place;
+  bool queued = false;
   // Set under the mutex, read by the waiter without it.
   std::atomic<bool> cancelled{false};
   bool running = false;  // under the mutex, like thread
@@ -38,13 +39,17 @@ struct WaiterPool::Pending {
   int errnum = 0;
 };
 
+// A line lasts until JavaScript has the outcome of its last call, so that a
+// call made meanwhile still waits its turn: outcomes reach JavaScript in call
+// order. A line with calls has a thread, or waits for one in unserved_.
 struct WaiterPool::Line {
   WaiterPool* pool;
   std::string key;
-  // In call order; the first runs once a thread serves the line. A line with
-  // no calls is erased, by its thread if it has one.
+  // In call order; the first runs once a thread serves the line.
   std::list<Pending*> calls;
-  bool served = false;  // else it waits in Waiters::unserved for a thread
+  bool served = false;   // a thread serves it
+  bool waiting = false;  // in Waiters::unserved_, for a thread
+  size_t undelivered = 0;  // calls run, their outcome not yet with JavaScript
 };
 
 namespace {
@@ -65,21 +70,6 @@ constexpr int kTooManyThreads = -1;
 // What top -H and /proc/<pid>/task/*/comm call them (at most 15 characters).
 constexpr const char* kWaiterName = "kipc-waiter";
 constexpr const char* kHousekeeperName = "kipc-housekeep";
-
-// Starts a thread with every signal blocked, so signals meant for the process
-// are handled by Node's threads, never by ours.
-int StartThread(pthread_t* thread, void* (*main)(void*)) {
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &previous);
-  pthread_attr_t attributes;
-  pthread_attr_init(&attributes);
-  pthread_attr_setstacksize(&attributes, kStackSize);
-  int result = pthread_create(thread, &attributes, main, nullptr);
-  pthread_attr_destroy(&attributes);
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return result;
-}
 
 // libuv starts its threadpool's threads at its first use and aborts the
 // process if it cannot: they are started before waiter threads could take
@@ -136,34 +126,47 @@ class Waiters {
     if (threads_ >= WaiterPool::kMaxThreads) return kTooManyThreads;
     if (!housekeeping_) {
       pthread_t housekeeper;
-      if (int error = StartThread(&housekeeper, Housekeep)) return error;
+      if (int error = StartQuietThread(&housekeeper, Housekeep, nullptr, kStackSize)) return error;
       pthread_detach(housekeeper);
       housekeeping_ = true;
     }
     pthread_t thread;
-    if (int error = StartThread(&thread, Serve)) return error;
+    if (int error = StartQuietThread(&thread, Serve, nullptr, kStackSize)) return error;
     ++threads_;
     return 0;
   }
 
-  // Under mutex: whether a new line must have a thread added for it.
+  // Under mutex: whether a line must have a thread added for it.
   bool NeedsThread() const { return idle_ <= unserved_.size(); }
 
-  // Under mutex: a new line, waiting for a thread.
+  // Under mutex: a line with calls and no thread, to wait for one.
   void Queue(Line* line) {
+    line->waiting = true;
     unserved_.push_back(line);
     unservedChanged.notify_one();
   }
 
-  // Under mutex: takes a call that is not running out of its line; a line
-  // left empty that no thread serves goes too.
+  // Under mutex: takes a call that is not running out of its line.
   void Unqueue(Pending& pending) {
     Line* line = pending.line;
     line->calls.erase(pending.place);
+    pending.queued = false;
     pending.line = nullptr;
     if (!line->calls.empty() || line->served) return;
-    unserved_.erase(std::find(unserved_.begin(), unserved_.end(), line));
-    EndLine(line);
+    if (line->waiting) {
+      unserved_.erase(std::find(unserved_.begin(), unserved_.end(), line));
+      line->waiting = false;
+    }
+    EndIfIdle(line);
+  }
+
+  // Under mutex: JavaScript has the outcome of a call of the line's.
+  void Delivered(Pending& pending) {
+    Line* line = pending.line;
+    if (line == nullptr) return;
+    pending.line = nullptr;
+    --line->undelivered;
+    EndIfIdle(line);
   }
 
   // Under mutex: marks the call cancelled and, if a waiter is in its system
@@ -175,15 +178,16 @@ class Waiters {
     housework.notify_one();
   }
 
- private:
-  // Under mutex.
-  void EndLine(Line* line) {
+  // Under mutex: erases the line once nothing is in it, or due from it.
+  void EndIfIdle(Line* line) {
+    if (!line->calls.empty() || line->served || line->waiting || line->undelivered > 0) return;
     WaiterPool* pool = line->pool;
     pool->lines_.erase(line->key);
     pool->lineCount_ = pool->lines_.size();
     lineEnded.notify_all();
   }
 
+ private:
   // A waiter thread: serves lines, each until it is empty, until none has
   // come for kIdleTimeout.
   static void* Serve(void*) {
@@ -202,6 +206,7 @@ class Waiters {
       if (waiters.unserved_.empty()) break;
       Line* line = waiters.unserved_.front();
       waiters.unserved_.pop_front();
+      line->waiting = false;
       line->served = true;
       while (!line->calls.empty()) {
         Pending* pending = line->calls.front();
@@ -214,10 +219,14 @@ class Waiters {
         pending->running = false;
         waiters.running_.erase(std::find(waiters.running_.begin(), waiters.running_.end(), pending));
         line->calls.pop_front();
-        pending->line = nullptr;
+        pending->queued = false;
+        ++line->undelivered;
         line->pool->Finish(*pending);
       }
-      waiters.EndLine(line);
+      line->served = false;
+      // Stop waits until no thread serves its lines.
+      waiters.lineEnded.notify_all();
+      waiters.EndIfIdle(line);
     }
     --waiters.threads_;
     waiters.exited_.push_back(pthread_self());
@@ -313,7 +322,8 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
   if (key.empty()) key = "#" + std::to_string(id);
   auto found = lines_.find(key);
   Line* line = found == lines_.end() ? nullptr : found->second.get();
-  if (line == nullptr) {
+  // A new line, or one whose results are still due, needs a thread.
+  if (line == nullptr || (!line->served && !line->waiting)) {
     if (waiters.NeedsThread()) {
       int error = waiters.AddThread();
       if (error != 0) {
@@ -325,12 +335,14 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
                                       " (calls that wait for the same thing share one)");
       }
     }
-    auto made = std::make_unique<Line>();
-    made->pool = this;
-    made->key = key;
-    line = made.get();
-    lines_.emplace(key, std::move(made));
-    lineCount_ = lines_.size();
+    if (line == nullptr) {
+      auto made = std::make_unique<Line>();
+      made->pool = this;
+      made->key = key;
+      line = made.get();
+      lines_.emplace(key, std::move(made));
+      lineCount_ = lines_.size();
+    }
     waiters.Queue(line);
   }
   auto pending = std::make_unique<Pending>();
@@ -341,6 +353,7 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
   pending->call = std::move(call);
   pending->line = line;
   pending->place = line->calls.insert(line->calls.end(), pending.get());
+  pending->queued = true;
   calls_.emplace(id, std::move(pending));
   if (ref && refs_++ == 0) completions_.Ref(env);
   return static_cast<double>(id);
@@ -352,7 +365,7 @@ bool WaiterPool::Cancel(Napi::Env env, double id) {
   auto found = calls_.find(static_cast<uint64_t>(id));
   if (found == calls_.end()) return false;  // delivered already
   Pending& pending = *found->second;
-  if (pending.line != nullptr && !pending.running) {
+  if (pending.queued && !pending.running) {
     waiters.Unqueue(pending);
     if (pending.ref && --refs_ == 0) completions_.Unref(env);
     calls_.erase(found);
@@ -374,10 +387,11 @@ bool WaiterPool::Cancel(Napi::Env env, double id) {
 void WaiterPool::Finish(Pending& pending) {
   if (!stopping_ && completions_.NonBlockingCall(IdToData(pending.id)) == napi_ok) return;
   if (pending.status == kDone) pending.call->Abandon();
+  Waiters::Get().Delivered(pending);
   calls_.erase(pending.id);
 }
 
-void WaiterPool::Stop() {
+void WaiterPool::Stop(napi_env env) {
   Waiters& waiters = Waiters::Get();
   std::unique_lock<std::mutex> lock(waiters.mutex);
   if (stopping_) return;
@@ -385,7 +399,7 @@ void WaiterPool::Stop() {
   // Calls still queued never ran: they go, having taken nothing.
   for (auto it = calls_.begin(); it != calls_.end();) {
     Pending& pending = *it->second;
-    if (pending.line != nullptr && !pending.running) {
+    if (pending.queued && !pending.running) {
       waiters.Unqueue(pending);
       it = calls_.erase(it);
       continue;
@@ -393,13 +407,24 @@ void WaiterPool::Stop() {
     waiters.Interrupt(pending);
     ++it;
   }
-  waiters.lineEnded.wait(lock, [this] { return lines_.empty(); });
+  // Until no thread serves a line of this pool.
+  waiters.lineEnded.wait(lock, [this] {
+    return std::none_of(lines_.begin(), lines_.end(), [](const auto& line) { return line.second->served; });
+  });
   // What is left was handed to the thread-safe function and never delivered:
   // JavaScript will not run again to take it.
   for (const auto& entry : calls_) {
     if (entry.second->status == kDone) entry.second->call->Abandon();
   }
   calls_.clear();
+  lines_.clear();
+  lineCount_ = 0;
+  // Nothing pending keeps the event loop alive any more ('exit' may have been
+  // emitted by hand, and the process lives on).
+  if (env != nullptr && refs_ > 0) {
+    refs_ = 0;
+    completions_.Unref(env);
+  }
 }
 
 // The environment is ending: stop, then let go of the thread-safe function.
@@ -420,6 +445,7 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
     if (found == pool->calls_.end()) return;
     pending = std::move(found->second);
     pool->calls_.erase(found);
+    Waiters::Get().Delivered(*pending);
   }
   if (static_cast<napi_env>(env) == nullptr) {  // the environment has ended
     if (pending->status == kDone) pending->call->Abandon();
@@ -479,7 +505,7 @@ void WaiterInit(const Napi::CallbackInfo& info) {
 
 void WaiterStop(const Napi::CallbackInfo& info) {
   StopBlockingHere();
-  WaitersOf(info.Env()).Stop();
+  WaitersOf(info.Env()).Stop(info.Env());
 }
 
 Napi::Value WaiterCancel(const Napi::CallbackInfo& info) {

@@ -75,9 +75,9 @@ class WaiterPool {
   bool Cancel(Napi::Env env, double id);
   // JS thread, when JavaScript will not run again (the environment or the
   // process is ending): interrupts every call, waits until none runs, and
-  // gives back what calls took but JavaScript never received. Later calls to
-  // Stop do nothing; Start then throws.
-  void Stop();
+  // gives back what calls took but JavaScript never received; with `env`,
+  // lets the event loop end. Later calls to Stop do nothing; Start then throws.
+  void Stop(napi_env env = nullptr);
 
   struct Pending;
   struct Line;
