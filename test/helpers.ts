@@ -6,7 +6,8 @@ import { once } from 'node:events';
 import { closeSync, constants as fsConstants, openSync, promises as fsPromises, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setImmediate as nextImmediate, setTimeout as sleep } from 'node:timers/promises';
-export { compileC } from '../tools/compile-c';
+import { compileC } from '../tools/compile-c';
+export { compileC };
 import { native } from '../lib/native';
 import {
   IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, type ReadOnlyBuffer, semctl, semget, shmat, shmctl, shmdt, shmget,
@@ -173,6 +174,39 @@ export function useShmCleanup() {
       return this.keep(shmat(id));
     },
   };
+}
+
+/**
+ * An LD_PRELOAD library that makes the kernel refuse one thing in the process it is loaded
+ * into: a seccomp filter fails `syscall` with `errno` (C names) where each of `args`, an
+ * argument's index and the value of its low 32 bits, matches; everything else is allowed.
+ */
+export function seccompRefusal(syscall: string, args: Array<[index: number, value: string]>, errno: string): string {
+  // Instructions 0 and 1 check the call; each argument takes two; the last two return.
+  const allow = 2 * args.length + 3;
+  const checks = args.map(([index, value], i) => `
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[${index}])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ${value}, 0, ${allow - (4 + 2 * i)}),`).join('');
+  return compileC(`
+    #include <errno.h>
+    #include <linux/filter.h>
+    #include <linux/seccomp.h>
+    #include <stddef.h>
+    #include <sys/mman.h>
+    #include <sys/prctl.h>
+    #include <sys/syscall.h>
+    __attribute__((constructor)) static void refuse(void) {
+      struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_${syscall}, 0, ${allow - 2}),${checks}
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ${errno}),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      };
+      struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
+      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
+    }
+  `, { shared: true });
 }
 
 /** Lets GC run and the finalizers it queued (Node runs them from setImmediate) finish. */

@@ -14,7 +14,7 @@ import {
   IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
 } from '../lib';
-import { assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, randomKey, usePeers, useShmCleanup } from './helpers';
+import { assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, randomKey, seccompRefusal, usePeers, useShmCleanup } from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
 /** What a child needs for ArrayBuffer#transfer: nothing from Node 21, a V8 flag on Node 20. */
@@ -113,30 +113,7 @@ describe('shmdt under pending Node work', function () {
   it('keeps the segment until the work is collected where the kernel refuses anonymous memory in its place', () => {
     // As at vm.max_map_count or under strict overcommit; here a seccomp filter refuses exactly
     // that mapping. shmdt once fell back to a plain detach, and the work wrote into nothing.
-    const refuse = compileC(`
-      #include <errno.h>
-      #include <linux/filter.h>
-      #include <linux/seccomp.h>
-      #include <stddef.h>
-      #include <sys/mman.h>
-      #include <sys/prctl.h>
-      #include <sys/syscall.h>
-      __attribute__((constructor)) static void refuse(void) {
-        struct sock_filter filter[] = {
-          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_mmap, 0, 5),
-          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PROT_READ | PROT_WRITE, 0, 3),
-          BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[3])),
-          BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, 0, 1),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOMEM),
-          BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        };
-        struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
-        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
-      }
-    `, { shared: true });
+    const refuse = seccompRefusal('mmap', [[2, 'PROT_READ | PROT_WRITE'], [3, 'MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE']], 'ENOMEM');
     const seen = pendingWork('shmdt', { env: { ...process.env, LD_PRELOAD: refuse } });
     assert.deepEqual(seen, { length: 0, nattch: 1, nattchAtEnd: 0 });
   });
@@ -190,28 +167,7 @@ function freeHugePages(count: number): (() => void) | undefined {
  * EPERM, as a filter or security module of the system's own may.
  */
 function withoutProcmapQuery(errno: 'ENOTTY' | 'EPERM'): NodeJS.ProcessEnv {
-  const library = compileC(`
-    #include <errno.h>
-    #include <linux/filter.h>
-    #include <linux/seccomp.h>
-    #include <stddef.h>
-    #include <sys/prctl.h>
-    #include <sys/syscall.h>
-    __attribute__((constructor)) static void refuse(void) {
-      struct sock_filter filter[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xc0686611 /* PROCMAP_QUERY */, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ${errno}),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      };
-      struct sock_fprog program = { sizeof filter / sizeof filter[0], filter };
-      prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-      prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program);
-    }
-  `, { shared: true });
-  return { ...process.env, LD_PRELOAD: library };
+  return { ...process.env, LD_PRELOAD: seccompRefusal('ioctl', [[1, '0xc0686611 /* PROCMAP_QUERY */']], errno) };
 }
 
 describe('segments of huge pages (SHM_HUGETLB)', function () {
