@@ -48,8 +48,8 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
   if (!TakeMapping()) {
     throw DescribedErrnoError(env, ENOMEM, "shmat",
                               "kernel-ipc already holds " + std::to_string(MappingLimit()) +
-                                  " mappings, the most it makes: the rest of vm.max_map_count is left to the rest"
-                                  " of the process");
+                                  " attachments, the most it makes: the rest of vm.max_map_count is left to the"
+                                  " rest of the process");
   }
   void* address = ::shmat(shmid, nullptr, flags);
   if (address == reinterpret_cast<void*>(-1)) {

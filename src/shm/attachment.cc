@@ -112,23 +112,27 @@ void ReleaseAnchor(Attachment* attachment) {
   if (attachment->anchors.fetch_sub(1) > 1 || attachment->kept) return;
   if (attachment->segment) {
     ::shmdt(attachment->address);
+    GiveMapping();
   } else {
     ::munmap(attachment->address, attachment->length);
   }
-  GiveMapping();
   delete attachment;
 }
 
 // Anything that may still write into the mapping then writes into anonymous
 // memory, and the segment is detached as shmdt would (nattch, dtime, lpid).
 // Where the kernel refuses that mapping (vm.max_map_count reached, strict
-// overcommit), the segment stays until the last anchor goes.
+// overcommit), the segment stays until the last anchor goes. A placeholder
+// is not counted against the map budget: the kernel merges it with its
+// neighbours, as detaches in a row make them, and GC soon unmaps it.
 void ReplaceWithPlaceholder(Attachment* attachment) {
   std::lock_guard<std::mutex> lock(attachment->mutex);
   if (!attachment->segment) return;
   void* placeholder = ::mmap(attachment->address, attachment->length, PROT_READ | PROT_WRITE,
                              MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (placeholder != MAP_FAILED) attachment->segment = false;
+  if (placeholder == MAP_FAILED) return;
+  attachment->segment = false;
+  GiveMapping();
 }
 
 enum class Whereabouts { kHere, kMoved, kUnknown };

@@ -3,11 +3,11 @@
 
 namespace kernel_ipc {
 
-// The mappings kernel-ipc holds (attachments, and what replaced detached
-// ones), against the process's vm.max_map_count. A process at that limit
+// The segments kernel-ipc holds mapped (attachments), against the process's
+// vm.max_map_count. A process at that limit
 // cannot map anything, and V8 then dies of it: so a share is left to the
 // rest of the process. TakeMapping returns false when kernel-ipc holds its
-// share; each mapping taken is given back once unmapped.
+// share; each one taken is given back once the segment is no longer mapped.
 bool TakeMapping();
 void GiveMapping();
 // The most mappings kernel-ipc holds, for the error that says so.
