@@ -27,8 +27,9 @@ function usage(): Usage {
 }
 
 function delta(after: Usage, before: Usage): string {
-  return `+${after.threads - before.threads} threads, +${after.vmMiB - before.vmMiB} MiB virtual, `
-    + `+${after.rssMiB - before.rssMiB} MiB RSS, +${after.mappings - before.mappings} mappings`;
+  const signed = (difference: number) => `${difference >= 0 ? '+' : ''}${difference}`;
+  return `${signed(after.threads - before.threads)} threads, ${signed(after.vmMiB - before.vmMiB)} MiB virtual, `
+    + `${signed(after.rssMiB - before.rssMiB)} MiB RSS, ${signed(after.mappings - before.mappings)} mappings`;
 }
 
 /** N receives pending on one queue, then aborted; resolves with what each stage cost. */
