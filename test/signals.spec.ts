@@ -313,9 +313,12 @@ describe('sigqueue, sigpending, sigwaitinfo and watchSignals', function () {
   it('take a signal a separate process sent, with its sender, and consume it', async () => {
     const waiting = sigwaitinfo(['SIGURG', 'SIGWINCH'], { timeout: 10000 });
     const killer = execFile('kill', ['-URG', String(process.pid)]);
+    // Listening from the start: kill may exit before the signal's waiter reports, and an event
+    // emitted before anyone listens is gone.
+    const exited = once(killer, 'exit');
     const info = await waiting;
     assert.deepEqual(info, { signal: 'SIGURG', signo: constants.signals.SIGURG, code: 0, pid: killer.pid, uid: process.getuid!(), value: undefined });
-    await once(killer, 'exit');
+    await exited;
     assert.deepEqual(sigpending(), []);
   });
 
