@@ -15,28 +15,25 @@ void SetErrorClass(const Napi::CallbackInfo& info) {
 }
 
 Napi::Error DescribedErrnoError(Napi::Env env, int errnum, const char* syscall,
-                                const std::string& description) {
+                                const std::string& description, const char* path) {
   Napi::FunctionReference& errorClass = DataOf(env).errorClass;
   // Only a caller loading the binary without lib/ gets here without a class.
   if (errorClass.IsEmpty()) {
-    return Napi::Error::New(env, std::string(syscall) + ": " + description);
+    std::string message = std::string(syscall) + ": " + description;
+    return Napi::Error::New(env, path == nullptr ? message : message + " '" + path + "'");
   }
-  return Napi::Error(env, errorClass.New({Napi::Number::New(env, errnum), Napi::String::New(env, syscall),
-                                          Napi::String::New(env, description)}));
+  std::vector<napi_value> args = {
+      Napi::Number::New(env, errnum), Napi::String::New(env, syscall),
+      Napi::String::New(env, description)};
+  if (path != nullptr) args.push_back(Napi::String::New(env, path));
+  return Napi::Error(env, errorClass.New(args));
 }
 
 Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
                        const char* path) {
   char buffer[256];
   // GNU strerror_r: returns a pointer to the text, not always into buffer.
-  const char* description = strerror_r(errnum, buffer, sizeof buffer);
-  if (path == nullptr) return DescribedErrnoError(env, errnum, syscall, description);
-  Napi::FunctionReference& errorClass = DataOf(env).errorClass;
-  if (errorClass.IsEmpty()) {
-    return Napi::Error::New(env, std::string(syscall) + ": " + description + " '" + path + "'");
-  }
-  return Napi::Error(env, errorClass.New({Napi::Number::New(env, errnum), Napi::String::New(env, syscall),
-                                          Napi::String::New(env, description), Napi::String::New(env, path)}));
+  return DescribedErrnoError(env, errnum, syscall, strerror_r(errnum, buffer, sizeof buffer), path);
 }
 
 }  // namespace kernel_ipc

@@ -18,7 +18,7 @@ Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
 // The same with a description of kernel-ipc's, where strerror's would not say
 // what happened.
 Napi::Error DescribedErrnoError(Napi::Env env, int errnum, const char* syscall,
-                                const std::string& description);
+                                const std::string& description, const char* path = nullptr);
 
 }  // namespace kernel_ipc
 

@@ -85,11 +85,11 @@ int Operate(int semid, struct sembuf* ops, size_t count, const Deadline& deadlin
   return ::semtimedop(semid, ops, count, &left);
 }
 
-// The operations once, none of them waiting: EAGAIN where one would wait.
-int OperateNow(int semid, const struct sembuf* ops, size_t count) {
+// The operations, each with IPC_NOWAIT: EAGAIN where one would wait.
+std::vector<struct sembuf> NoWait(const struct sembuf* ops, size_t count) {
   std::vector<struct sembuf> nowait(ops, ops + count);
   for (struct sembuf& op : nowait) op.sem_flg |= IPC_NOWAIT;
-  return ::semop(semid, nowait.data(), count);
+  return nowait;
 }
 
 // Whether the operations can wait: one lacks IPC_NOWAIT.
@@ -109,8 +109,7 @@ class SemopCall : public BlockingCall {
  public:
   // Copies the operations: the JavaScript array is reused by the next call.
   SemopCall(int semid, const struct sembuf* ops, size_t count, double timeoutMs)
-      : semid_(semid), ops_(ops, ops + count), nowait_(ops_), deadline_(timeoutMs) {
-    for (struct sembuf& op : nowait_) op.sem_flg |= IPC_NOWAIT;
+      : semid_(semid), ops_(ops, ops + count), nowait_(NoWait(ops, count)), deadline_(timeoutMs) {
     // The inverse, made now so that giving back allocates nothing: each
     // operation negated, last first. A decrement by SHRT_MIN can never
     // complete (values stop at SEMVMX), so it never needs giving back.
@@ -156,13 +155,7 @@ class SemopCall : public BlockingCall {
 
  private:
   // Whether it fails rather than wait when the operations cannot proceed.
-  bool MustNotWait() const {
-    if (deadline_.Passed()) return true;
-    for (const struct sembuf& op : ops_) {
-      if (!(op.sem_flg & IPC_NOWAIT)) return false;
-    }
-    return true;
-  }
+  bool MustNotWait() const { return deadline_.Passed() || !CanWait(ops_.data(), ops_.size()); }
 
   int semid_;
   std::vector<struct sembuf> ops_;
@@ -260,7 +253,7 @@ Napi::Value Semop(const Napi::CallbackInfo& info) {
   struct sembuf* ops = PackedOps(info, &count);
   Deadline deadline(info[2].As<Napi::Number>().DoubleValue());
   long result = RetryBlocking(CanWait(ops, count), EAGAIN, [&](bool mayWait) {
-    return mayWait ? Operate(semid, ops, count, deadline) : OperateNow(semid, ops, count);
+    return mayWait ? Operate(semid, ops, count, deadline) : ::semop(semid, NoWait(ops, count).data(), count);
   });
   if (result == -1) throw ErrnoError(env, errno, SyscallOf(deadline));
   return env.Undefined();

@@ -27,6 +27,29 @@ Napi::Object ShmidDsToObject(Napi::Env env, const struct shmid_ds& ds) {
   return result;
 }
 
+// A fresh attachment, detached again (and its map count given back) unless it
+// is handed on to what owns it from then on.
+class Unhanded {
+ public:
+  explicit Unhanded(void* address) : address_(address) {}
+  Unhanded(const Unhanded&) = delete;
+  Unhanded& operator=(const Unhanded&) = delete;
+  ~Unhanded() {
+    if (address_ == nullptr) return;
+    ::shmdt(address_);
+    GiveMapping();
+  }
+
+  void* Hand() {
+    void* address = address_;
+    address_ = nullptr;
+    return address;
+  }
+
+ private:
+  void* address_;
+};
+
 }  // namespace
 
 Napi::Value Shmget(const Napi::CallbackInfo& info) {
@@ -57,46 +80,39 @@ Napi::Value Shmat(const Napi::CallbackInfo& info) {
     GiveMapping();
     throw ErrnoError(env, errnum, "shmat");
   }
+  Unhanded attachment(address);
   // Stat after attaching: the attachment pins the segment behind this id.
   struct shmid_ds ds;
-  if (::shmctl(shmid, IPC_STAT, &ds) == -1) {
-    int errnum = errno;
-    ::shmdt(address);
-    GiveMapping();
-    throw ErrnoError(env, errnum, "shmctl");
-  }
+  if (::shmctl(shmid, IPC_STAT, &ds) == -1) throw ErrnoError(env, errno, "shmctl");
   bool readOnly = flags & SHM_RDONLY;
+  std::string segment = "segment " + std::to_string(shmid);
   size_t pageSize = PageSizeOf(address);
+  if (pageSize == 0) {
+    throw DescribedErrnoError(env, EINVAL, "shmat",
+                              segment + " may use huge pages, and without /proc kernel-ipc cannot tell their size");
+  }
+  size_t length = (ds.shm_segsz + pageSize - 1) / pageSize * pageSize;
   // Huge pages are taken at first touch, and one that cannot be had then (a
   // SHM_HUGETLB | SHM_NORESERVE segment, none free) is SIGBUS: so every page
   // is had now, or the segment is not attached.
-  size_t length = pageSize == 0 ? 0 : (ds.shm_segsz + pageSize - 1) / pageSize * pageSize;
-  int errnum = pageSize == 0 ? EINVAL : pageSize == BasePageSize() ? 0 : Populate(address, length, !readOnly);
-  if (errnum != 0) {
-    ::shmdt(address);
-    GiveMapping();
-    std::string segment = "segment " + std::to_string(shmid);
+  if (int errnum = pageSize == BasePageSize() ? 0 : Populate(address, length, !readOnly)) {
     throw DescribedErrnoError(
         env, errnum, "shmat",
-        pageSize == 0 ? segment + " may use huge pages, and without /proc kernel-ipc cannot tell their size"
-        : errnum == EINVAL ? segment + " uses huge pages, which kernel-ipc attaches only where it can fault them all"
-                                       " in first (MADV_POPULATE, Linux 5.14)"
-                           : segment + " uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a"
-                                       " missing one would kill the process with SIGBUS");
+        errnum == EINVAL ? segment + " uses huge pages, which kernel-ipc attaches only where it can fault them all"
+                                     " in first (MADV_POPULATE, Linux 5.14)"
+                         : segment + " uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a"
+                                     " missing one would kill the process with SIGBUS");
   }
-  if (readOnly) return MakeReadOnlyMapping(env, address, ds.shm_segsz);
+  if (readOnly) return MakeReadOnlyMapping(env, attachment.Hand(), ds.shm_segsz);
   if (static_cast<double>(ds.shm_segsz) > maxLength) {
-    ::shmdt(address);
-    GiveMapping();
     Napi::Error error = Napi::RangeError::New(
         env, "Cannot create a Buffer larger than " +
                  std::to_string(static_cast<size_t>(maxLength)) +
-                 " bytes: segment " + std::to_string(shmid) + " has " +
-                 std::to_string(ds.shm_segsz) + " bytes");
+                 " bytes: " + segment + " has " + std::to_string(ds.shm_segsz) + " bytes");
     error.Set("code", "ERR_BUFFER_TOO_LARGE");
     throw error;
   }
-  return MakeAttachmentBuffer(env, address, ds.shm_segsz, length);
+  return MakeAttachmentBuffer(env, attachment.Hand(), ds.shm_segsz, length);
 }
 
 Napi::Value Shmdt(const Napi::CallbackInfo& info) {

@@ -22,7 +22,6 @@
 namespace kernel_ipc {
 
 struct WaiterPool::Pending {
-  WaiterPool* pool;
   uint64_t id;
   bool ref;  // JS thread only
   std::unique_ptr<BlockingCall> call;
@@ -307,13 +306,15 @@ WaiterPool::WaiterPool(Napi::Env env, Napi::Function onComplete) {
 // Runs after Shutdown, when the environment deletes its data.
 WaiterPool::~WaiterPool() = default;
 
-bool WaiterPool::HasLine(const std::string& line) {
+bool WaiterPool::HasLine(const BlockingCall& call) {
+  // Nothing waits (the common case): no key to build, no lock to take.
+  if (lineCount_ == 0) return false;
+  std::string key = call.Line();
   std::lock_guard<std::mutex> lock(Waiters::Get().mutex);
-  return lines_.count(line) == 1;
+  return lines_.count(key) == 1;
 }
 
 double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref) {
-  StartThreadpool(env);
   Waiters& waiters = Waiters::Get();
   std::unique_lock<std::mutex> lock(waiters.mutex);
   if (stopping_) throw Napi::Error::New(env, "kernel-ipc: the process is exiting; no call can wait now");
@@ -325,6 +326,7 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
   // A new line, or one whose results are still due, needs a thread.
   if (line == nullptr || (!line->served && !line->waiting)) {
     if (waiters.NeedsThread()) {
+      StartThreadpool(env);
       int error = waiters.AddThread();
       if (error != 0) {
         lock.unlock();
@@ -346,7 +348,6 @@ double WaiterPool::Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool
     waiters.Queue(line);
   }
   auto pending = std::make_unique<Pending>();
-  pending->pool = this;
   pending->id = id;
   pending->ref = ref;
   call->started_ = true;
@@ -482,7 +483,7 @@ void WaiterPool::Deliver(Napi::Env env, Napi::Function onComplete, WaiterPool* p
 Napi::Value CompleteOrStart(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref) {
   WaiterPool& pool = WaitersOf(env);
   // Behind calls already waiting for the same thing, it waits its turn.
-  if (!pool.Waiting() || !pool.HasLine(call->Line())) {
+  if (!pool.HasLine(*call)) {
     int errnum = call->Run(false);
     if (errnum == 0) {
       try {

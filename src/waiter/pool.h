@@ -61,10 +61,9 @@ class WaiterPool {
   WaiterPool(Napi::Env env, Napi::Function onComplete);
   ~WaiterPool();
 
-  // JS thread: whether calls wait in `line` now: a new one must wait behind them.
-  bool HasLine(const std::string& line);
-  // Whether any call of this environment waits now: if not, no line need be asked about.
-  bool Waiting() const { return lineCount_ > 0; }
+  // JS thread: whether calls wait in the line of `call` now: it must wait
+  // behind them.
+  bool HasLine(const BlockingCall& call);
   // JS thread: queues `call` in its line and returns its id; throws EAGAIN if
   // the line needs a thread and none can be had.
   double Start(Napi::Env env, std::unique_ptr<BlockingCall> call, bool ref);
@@ -98,7 +97,7 @@ class WaiterPool {
   // function), and the lines they wait in.
   std::unordered_map<uint64_t, std::unique_ptr<Pending>> calls_;
   std::unordered_map<std::string, std::unique_ptr<Line>> lines_;
-  // lines_.size(), also for reading without the mutex (Waiting).
+  // lines_.size(), also for reading without the mutex (HasLine).
   std::atomic<size_t> lineCount_{0};
   bool stopping_ = false;
 };
