@@ -128,12 +128,12 @@ export async function semaphores(): Promise<void> {
   } finally {
     semctl(semid, 0, IPC_RMID);
   }
-  const set = SemaphoreSet.create(IPC_PRIVATE, { initialValue: 1 });
+  const set = SemaphoreSet.createSync(IPC_PRIVATE, { initialValue: 1 });
   let classPair: number;
   try {
     classPair = measure(PAIRS, () => {
       for (let i = 0; i < PAIRS; i++) {
-        set.acquire();
+        set.acquireSync();
         set.release();
       }
     });
@@ -149,6 +149,6 @@ export async function semaphores(): Promise<void> {
   console.log('  uncontended: take one and give it back');
   if (cPair !== undefined) row('  C semop', cPair, 'op');
   row('  semop', pair, 'op', compared(pair, cPair, 1.5));
-  row('  SemaphoreSet acquire + release', classPair, 'op', compared(classPair, cPair, 1.5));
+  row('  SemaphoreSet acquireSync + release', classPair, 'op', compared(classPair, cPair, 1.5));
   row('  kernel-ipc/promises semop', promisePair, 'op');
 }

@@ -16,6 +16,10 @@ export class IpcError extends Error {
   readonly errno: number;
   readonly syscall: string;
   declare readonly path?: string;
+  /** The key the call looked up (shmget, msgget, semget). */
+  declare readonly key?: number;
+  /** The id the call used. */
+  declare readonly id?: number;
 
   /** Made by the addon: errnum is C's positive errno, description its strerror text. */
   constructor(errnum: number, syscall: string, description: string, path?: string) {
@@ -28,6 +32,33 @@ export class IpcError extends Error {
     this.syscall = syscall;
     if (path !== undefined) this.path = path;
   }
+}
+
+/** What a System V call is about: the key it looks up, or the id it uses. */
+export type Subject = { readonly key: number } | { readonly id: number };
+
+/** A key as ipcs prints it: key_t's 32 bits in hex. */
+export function keyText(key: number): string {
+  return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
+}
+
+/**
+ * Names the key or id in the error of a call about it, as fs names the path
+ * ('ENOENT: no such file or directory, shmget key 0x4b491507'), and sets `key` or `id`.
+ * Anything but an IpcError, or one that names something already, is returned as it is.
+ */
+export function naming(error: unknown, subject: Subject): unknown {
+  if (!(error instanceof IpcError) || error.path !== undefined || error.key !== undefined || error.id !== undefined) {
+    return error;
+  }
+  const header = `${error.name}: ${error.message}`;
+  const [name, value] = 'key' in subject ? ['key', subject.key] : ['id', subject.id];
+  error.message += ` ${name} ${name === 'key' ? keyText(value) : value}`;
+  Object.defineProperty(error, name, { value, enumerable: true });
+  // V8 wrote the message into the stack when it made the error.
+  const { stack } = error;
+  if (typeof stack === 'string' && stack.startsWith(header)) error.stack = `${error.name}: ${error.message}${stack.slice(header.length)}`;
+  return error;
 }
 
 function withCode<E extends Error>(error: E, code: string): E & { code: string } {

@@ -10,28 +10,29 @@ export { IpcError } from './errors';
 export { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from './fifo';
 export type { FifoReaderOptions } from './fifo';
 export {
-  ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT,
+  ftok, IPC_CREAT, IPC_CREX, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, KEY_MAX, KEY_MIN,
 } from './ipc';
-export type { IpcPermissions, IpcSetOptions } from './ipc';
+export type { IpcPermissions, IpcSetOptions, IpcTarget } from './ipc';
 export {
   Message, MessageQueue, msgctl, msgget, msgrcv, msgsnd, MSG_COPY, MSG_EXCEPT, MSG_INFO, MSG_NOERROR, MSG_STAT,
 } from './msg';
 export type {
-  MessageQueueCreateOptions, MsgInfo, MsgSetOptions, MsqidDs, MsqidDsWithId, ReceiveAsyncOptions, ReceivedMessage,
-  ReceiveOptions, SendAsyncOptions, SendOptions, WaitOptions,
+  MessageQueueCreateOptions, MsgInfo, MsgSetOptions, MsqidDs, MsqidDsWithId, ReceivedMessage, ReceiveOptions,
+  ReceiveSyncOptions, SendOptions, SendSyncOptions, WaitOptions,
 } from './msg';
 export {
-  GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, Mutex, SemaphoreSet, semctl, semget, semop, SEMVMX, SEM_INFO, SEM_STAT, SEM_UNDO,
-  SETALL, SETVAL,
+  GETALL, GETNCNT, GETPID, GETVAL, GETZCNT, Mutex, MutexGuard, SemaphoreSet, semctl, semget, semop, SEMVMX, SEM_INFO, SEM_STAT,
+  SEM_UNDO, SETALL, SETVAL,
 } from './sem';
 export type {
-  AcquireAsyncOptions, AcquireOptions, ReleaseOptions, SemaphoreOptions, SemaphoreSetCreateOptions, SemaphoreSetOpenOptions,
-  SemidDs, SemidDsWithId, SemInfo, SemOp,
+  AcquireOptions, AcquireSyncOptions, MutexCreateOptions, MutexCreateSyncOptions, ReleaseOptions, SemaphoreSetCreateOptions,
+  SemaphoreSetCreateSyncOptions, SemaphoreSetOpenOptions, SemaphoreSetOpenSyncOptions, SemaphoreWaitOptions,
+  SemaphoreWaitSyncOptions, SemidDs, SemidDsWithId, SemInfo, SemOp,
 } from './sem';
 export { ReadOnlyBuffer } from './read-only-buffer';
 export {
   SharedMemory, shmat, shmctl, shmdt, shmget,
-  SHM_INFO, SHM_LOCK, SHM_NORESERVE, SHM_RDONLY, SHM_RND, SHM_STAT, SHM_UNLOCK,
+  SHM_HUGETLB, SHM_INFO, SHM_LOCK, SHM_NORESERVE, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_STAT, SHM_UNLOCK,
 } from './shm';
 export type {
   SharedMemoryCreateOptions, SharedMemoryOpenOptions, ShmidDs, ShmidDsWithId, ShmLimits,

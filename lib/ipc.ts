@@ -1,6 +1,8 @@
 // What every System V object shares: keys from ftok, and the IPC_* flags and commands.
+import { randomInt } from 'node:crypto';
+import { type IpcError, invalidArgType, invalidArgValue } from './errors';
 import { type IpcPermissions, native } from './native';
-import { ID_MAX, validateInteger, validateMode, validateObject, validatePath } from './validate';
+import { ID_MAX, validateId, validateInteger, validateKey, validateMode, validateObject, validatePath } from './validate';
 
 export const IPC_PRIVATE = 0;
 export const IPC_CREAT = 0o1000;
@@ -10,9 +12,14 @@ export const IPC_RMID = 0;
 export const IPC_SET = 1;
 export const IPC_STAT = 2;
 export const IPC_INFO = 3;
+/** IPC_CREAT | IPC_EXCL: create, failing with EEXIST if the key is taken (sysv_ipc's name). */
+export const IPC_CREX = IPC_CREAT | IPC_EXCL;
+/** The range of key_t, a C int. Unsigned spellings up to 0xffffffff are read as the same key. */
+export const KEY_MIN = -0x80000000;
+export const KEY_MAX = 0x7fffffff;
 
 export const ipcConstants = {
-  IPC_PRIVATE, IPC_CREAT, IPC_EXCL, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO,
+  IPC_PRIVATE, IPC_CREAT, IPC_EXCL, IPC_CREX, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, IPC_INFO, KEY_MIN, KEY_MAX,
 } as const;
 
 /**
@@ -47,22 +54,59 @@ export function timeOf(seconds: number): Date | null {
   return seconds === 0 ? null : new Date(seconds * 1000);
 }
 
+/** What a class opens: the object under a key, or the one with an id (`{ id }`). */
+export type IpcTarget = number | { readonly id: number };
+
+/** A checked target: `key` for the object under a key, `id` for one by id. */
+export function validateTarget(target: unknown, what: string): { key: number; id?: undefined } | { key?: undefined; id: number } {
+  if (typeof target === 'object' && target !== null) {
+    return { id: validateId((target as { id: unknown }).id, 'id') };
+  }
+  if (typeof target !== 'number') throw invalidArgType('key', 'of type number, or { id }', target);
+  const key = validateKey(target, 'key');
+  // *get(IPC_PRIVATE, ...) would make a new object, not open one.
+  if (key === IPC_PRIVATE) throw invalidArgValue('key', target, `must not be IPC_PRIVATE, which always makes a new ${what}`);
+  return { key };
+}
+
+const RANDOM_KEY_TRIES = 1000;
+
 /**
- * Creates an object with `create()` (IPC_CREAT | IPC_EXCL), or, unless `exclusive`, opens the
- * one that holds the key with `open()`.
+ * Makes an object with `create(key)` (IPC_CREAT | IPC_EXCL) under `key`, or, unless `exclusive`,
+ * opens the one that holds it with `open(key)`. With no key (null or undefined), under a random
+ * unused one, as sysv_ipc does.
  */
-export function createOrOpen(exclusive: boolean, create: () => number, open: () => number): { id: number; created: boolean } {
+export function createOrOpen(
+  key: number | null | undefined,
+  exclusive: boolean,
+  create: (key: number) => number,
+  open: (key: number) => number,
+): { id: number; key: number; created: boolean } {
+  if (key === undefined || key === null) return createRandom(create);
+  key = validateKey(key);
   for (;;) {
     try {
-      return { id: create(), created: true };
+      return { id: create(key), key, created: true };
     } catch (error) {
-      if (exclusive || (error as { code?: string }).code !== 'EEXIST') throw error;
+      if (exclusive || (error as IpcError).code !== 'EEXIST') throw error;
     }
     try {
-      return { id: open(), created: false };
+      return { id: open(key), key, created: false };
     } catch (error) {
       // Removed between the two calls: create it again.
-      if ((error as { code?: string }).code !== 'ENOENT') throw error;
+      if ((error as IpcError).code !== 'ENOENT') throw error;
+    }
+  }
+}
+
+function createRandom(create: (key: number) => number): { id: number; key: number; created: true } {
+  for (let tries = 1; ; tries++) {
+    let key = IPC_PRIVATE;
+    while (key === IPC_PRIVATE) key = randomInt(KEY_MIN, KEY_MAX + 1);
+    try {
+      return { id: create(key), key, created: true };
+    } catch (error) {
+      if ((error as IpcError).code !== 'EEXIST' || tries === RANDOM_KEY_TRIES) throw error;
     }
   }
 }
@@ -72,21 +116,28 @@ export function createOrOpen(exclusive: boolean, create: () => number, open: () 
  * from the kernel (IPC_STAT) on every access and written with IPC_SET.
  */
 export abstract class IpcObject<S extends IpcPermissions> {
-  readonly id: number;
+  readonly #id: number;
+  readonly #key: number;
 
-  protected constructor(id: number) {
-    this.id = id;
+  protected constructor(id: number, key: number) {
+    this.#id = id;
+    this.#key = key;
+  }
+
+  /** The kernel's identifier, as ipcs lists it; another process can open the object by it. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** The key it was created or opened with (IPC_PRIVATE, 0, for a private one), after remove() too. */
+  get key(): number {
+    return this.#key;
   }
 
   /** The raw IPC_STAT record. */
   abstract stat(): S;
 
   protected abstract set(changes: IpcSetOptions): void;
-
-  /** The key; IPC_PRIVATE (0) for a private object or one marked for removal. */
-  get key(): number {
-    return this.stat().key;
-  }
 
   /** Permission bits. */
   get mode(): number {

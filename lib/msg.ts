@@ -1,8 +1,8 @@
 // System V message queues: the msg* mirror, its promise versions, and the MessageQueue class.
-import { invalidArgValue, type IpcError, outOfRange } from './errors';
+import { invalidArgValue, type IpcError, naming, outOfRange } from './errors';
 import {
-  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
-  permissionChanges, timeOf,
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
+  type IpcTarget, permissionChanges, timeOf, validateTarget,
 } from './ipc';
 import { type MsqidDs, native, type ReceivedMessage } from './native';
 import {
@@ -62,7 +62,11 @@ export interface MsgSetOptions extends IpcSetOptions {
 export function msgget(key: number, flags: number): number {
   validateKey(key);
   validateFlagsIn(flags, msggetFlags, 'permission bits and msgget flags');
-  return native.msgget(key | 0, flags);
+  try {
+    return native.msgget(key | 0, flags);
+  } catch (error) {
+    throw naming(error, { key: key | 0 });
+  }
 }
 
 /**
@@ -74,7 +78,11 @@ export function msgsnd(msqid: number, type: number, data: string | ArrayBufferVi
   validateInteger(type, 'type', 1, TYPE_MAX);
   const bytes = toBytes(data);
   validateFlagsIn(flags, IPC_NOWAIT, 'msgsnd flags');
-  native.msgsnd(msqid, type, bytes, flags);
+  try {
+    native.msgsnd(msqid, type, bytes, flags);
+  } catch (error) {
+    throw naming(error, { id: msqid });
+  }
 }
 
 /**
@@ -85,7 +93,11 @@ export function msgsnd(msqid: number, type: number, data: string | ArrayBufferVi
  */
 export function msgrcv(msqid: number, maxBytes: number, type = 0, flags = 0): ReceivedMessage {
   validateReceive(msqid, maxBytes, type, flags);
-  return native.msgrcv(msqid, maxBytes, type, flags);
+  try {
+    return native.msgrcv(msqid, maxBytes, type, flags);
+  } catch (error) {
+    throw naming(error, { id: msqid });
+  }
 }
 
 function validateReceive(msqid: unknown, maxBytes: unknown, type: unknown, flags: unknown): void {
@@ -108,15 +120,18 @@ export function msgctl(msqid: number, cmd: number, buf?: MsgSetOptions): unknown
   validateId(msqid, 'msqid');
   validateInteger(cmd, 'cmd', 0, INT32_MAX);
   if (!msgctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the msgctl commands');
-  if (cmd !== IPC_SET) return native.msgctl(msqid, cmd, -1, -1, -1, -1);
-  const changes = permissionChanges(buf);
-  const { qbytes } = buf as MsgSetOptions;
-  return native.msgctl(
-    msqid,
-    cmd,
-    ...changes,
-    qbytes === undefined ? -1 : validateInteger(qbytes, 'buf.qbytes', 0, Number.MAX_SAFE_INTEGER),
-  );
+  let changes = [-1, -1, -1, -1];
+  if (cmd === IPC_SET) {
+    const permissions = permissionChanges(buf);
+    const { qbytes } = buf as MsgSetOptions;
+    changes = [...permissions, qbytes === undefined ? -1 : validateInteger(qbytes, 'buf.qbytes', 0, Number.MAX_SAFE_INTEGER)];
+  }
+  try {
+    return native.msgctl(msqid, cmd, changes[0], changes[1], changes[2], changes[3]);
+  } catch (error) {
+    // MSG_STAT takes a table index, and the INFO commands nothing.
+    throw cmd === MSG_STAT || cmd === IPC_INFO || cmd === MSG_INFO ? error : naming(error, { id: msqid });
+  }
 }
 
 // Sends to one queue from this thread leave in call order: one that finds the queue full waits
@@ -164,7 +179,7 @@ export function msgsndAsync(
     const id = native.msgsndAsync(msqid, type, bytes, flags, ref);
     waiting = id !== undefined;
     return id;
-  }, undefined, earlier);
+  }, undefined, earlier, { id: msqid });
   if (earlier !== undefined || waiting) {
     const last = afterBoth(earlier, sent);
     sendsWaiting[msqid] = last;
@@ -191,7 +206,7 @@ export function msgrcvAsync(
   } catch (error) {
     return Promise.reject(error);
   }
-  return wait('msgrcv', waitOptions, (ref) => native.msgrcvAsync(msqid, maxBytes, type, flags, ref));
+  return wait('msgrcv', waitOptions, (ref) => native.msgrcvAsync(msqid, maxBytes, type, flags, ref), undefined, undefined, { id: msqid });
 }
 
 /** A received message. */
@@ -216,27 +231,23 @@ export interface MessageQueueCreateOptions {
   maxBytes?: number;
 }
 
-export interface SendOptions {
+export interface SendSyncOptions {
   /** The message type, >= 1; 1 unless given. */
   type?: number;
   /** Wait while the queue is full (the default); false fails with EAGAIN instead. */
   block?: boolean;
 }
 
-export interface ReceiveOptions {
+export interface ReceiveSyncOptions {
   /** Which message: 0 (the default) the first, > 0 the first of that type, < 0 the lowest type <= -type. */
   type?: number;
   /** Wait until there is one (the default); false fails with ENOMSG instead. */
   block?: boolean;
 }
 
-export interface SendAsyncOptions extends WaitOptions {
-  type?: number;
-}
+export interface SendOptions extends SendSyncOptions, WaitOptions {}
 
-export interface ReceiveAsyncOptions extends WaitOptions {
-  type?: number;
-}
+export interface ReceiveOptions extends ReceiveSyncOptions, WaitOptions {}
 
 /** The system's largest message (msgmax); read again when a message turns out longer. */
 let messageMax: number | undefined;
@@ -255,20 +266,22 @@ function systemMessageMax(): number {
  * the kernel (IPC_STAT) on every access.
  */
 export class MessageQueue extends IpcObject<MsqidDs> {
-  private constructor(id: number) {
-    super(id);
+  private constructor(id: number, key: number) {
+    super(id, key);
   }
 
-  /** Create a queue under `key` (IPC_PRIVATE for a new anonymous one). */
-  static create(key: number, options?: MessageQueueCreateOptions): MessageQueue {
-    validateKey(key);
+  /**
+   * Create a queue under `key`: IPC_PRIVATE for a new anonymous one, none (null or undefined)
+   * for a random unused key.
+   */
+  static create(key?: number | null, options?: MessageQueueCreateOptions): MessageQueue {
     const { mode = 0o600, exclusive = true, maxBytes } = validateOptions<MessageQueueCreateOptions>(options);
     validateMode(mode, 'options.mode');
     validateBoolean(exclusive, 'options.exclusive');
     if (maxBytes !== undefined) validateInteger(maxBytes, 'options.maxBytes', 0, Number.MAX_SAFE_INTEGER);
-    const { id, created } = createOrOpen(exclusive, () => msgget(key, IPC_CREAT | IPC_EXCL | mode), () => msgget(key, 0));
-    const queue = new MessageQueue(id);
-    if (created && maxBytes !== undefined) {
+    const made = createOrOpen(key, exclusive, (k) => msgget(k, IPC_CREAT | IPC_EXCL | mode), (k) => msgget(k, 0));
+    const queue = new MessageQueue(made.id, made.key);
+    if (made.created && maxBytes !== undefined) {
       try {
         queue.maxBytes = maxBytes;
       } catch (error) {
@@ -279,12 +292,11 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     return queue;
   }
 
-  /** Open the existing queue under `key`. */
-  static open(key: number): MessageQueue {
-    validateKey(key);
-    // msgget(IPC_PRIVATE, 0) would make a new queue, not open one.
-    if (key === IPC_PRIVATE) throw invalidArgValue('key', key, 'must not be IPC_PRIVATE, which always makes a new queue');
-    return new MessageQueue(msgget(key, 0));
+  /** Open the existing queue under a key, or the one with an id (`{ id }`). */
+  static open(target: IpcTarget): MessageQueue {
+    const { key, id } = validateTarget(target, 'queue');
+    if (key !== undefined) return new MessageQueue(msgget(key, 0), key);
+    return new MessageQueue(id, msgctl(id, IPC_STAT).key);
   }
 
   /** The largest message this system takes (msgmax, /proc/sys/kernel/msgmax). */
@@ -292,30 +304,46 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     return msgctl(0, IPC_INFO).msgmax;
   }
 
-  /** Send `data` (a string is UTF-8). */
-  send(data: string | ArrayBufferView, options?: SendOptions): void {
-    const { type = 1, block = true } = validateOptions<SendOptions>(options);
+  /**
+   * Send `data` (a string is UTF-8); resolves once the kernel has it. Waiting for room (unless
+   * `block: false`) happens off the event loop.
+   */
+  async send(data: string | ArrayBufferView, options?: SendOptions): Promise<void> {
+    const { type = 1, block = true, ...waitOptions } = validateOptions<SendOptions>(options);
+    validateInteger(type, 'options.type', 1, TYPE_MAX);
+    validateBoolean(block, 'options.block');
+    const bytes = this.#sendable(data, block);
+    try {
+      await msgsndAsync(this.id, type, bytes, block ? 0 : IPC_NOWAIT, waitOptions);
+    } catch (error) {
+      throw this.#sendError(error, bytes, block);
+    }
+  }
+
+  /** send, blocking the thread while the queue is full (unless `block: false`). */
+  sendSync(data: string | ArrayBufferView, options?: SendSyncOptions): void {
+    const { type = 1, block = true } = validateOptions<SendSyncOptions>(options);
     validateInteger(type, 'options.type', 1, TYPE_MAX);
     validateBoolean(block, 'options.block');
     const bytes = this.#sendable(data, block);
     try {
       msgsnd(this.id, type, bytes, block ? 0 : IPC_NOWAIT);
     } catch (error) {
-      // Not waiting, a message the queue can never hold is EAGAIN too: say why instead.
-      if (!block && (error as IpcError).code === 'EAGAIN') this.#sendable(bytes, true);
-      throw this.#limitError(error, bytes);
+      throw this.#sendError(error, bytes, block);
     }
   }
 
-  /** Receive the next message (of `type`, if given), whatever its size. */
-  receive(options?: ReceiveOptions): Message {
-    const { type = 0, block = true } = validateOptions<ReceiveOptions>(options);
+  /**
+   * The next message (of `type`, if given), whatever its size. Waiting for one (unless
+   * `block: false`) happens off the event loop.
+   */
+  async receive(options?: ReceiveOptions): Promise<Message> {
+    const { type = 0, block = true, ...waitOptions } = validateOptions<ReceiveOptions>(options);
     validateInteger(type, 'options.type', -TYPE_MAX, TYPE_MAX);
     validateBoolean(block, 'options.block');
-    const flags = block ? 0 : IPC_NOWAIT;
     for (let maxBytes = systemMessageMax(); ;) {
       try {
-        const { type: received, data } = msgrcv(this.id, maxBytes, type, flags);
+        const { type: received, data } = await msgrcvAsync(this.id, maxBytes, type, block ? 0 : IPC_NOWAIT, waitOptions);
         return new Message(received, data);
       } catch (error) {
         maxBytes = this.#largerReceive(error, maxBytes);
@@ -323,25 +351,14 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     }
   }
 
-  /** Send without blocking the event loop; resolves once the kernel has the message. */
-  async sendAsync(data: string | ArrayBufferView, options?: SendAsyncOptions): Promise<void> {
-    const { type = 1, ...waitOptions } = validateOptions<SendAsyncOptions>(options);
-    validateInteger(type, 'options.type', 1, TYPE_MAX);
-    const bytes = this.#sendable(data, true);
-    try {
-      await msgsndAsync(this.id, type, bytes, 0, waitOptions);
-    } catch (error) {
-      throw this.#limitError(error, bytes);
-    }
-  }
-
-  /** Receive without blocking the event loop, whatever the message's size. */
-  async receiveAsync(options?: ReceiveAsyncOptions): Promise<Message> {
-    const { type = 0, ...waitOptions } = validateOptions<ReceiveAsyncOptions>(options);
+  /** receive, blocking the thread until a message comes (unless `block: false`). */
+  receiveSync(options?: ReceiveSyncOptions): Message {
+    const { type = 0, block = true } = validateOptions<ReceiveSyncOptions>(options);
     validateInteger(type, 'options.type', -TYPE_MAX, TYPE_MAX);
+    validateBoolean(block, 'options.block');
     for (let maxBytes = systemMessageMax(); ;) {
       try {
-        const { type: received, data } = await msgrcvAsync(this.id, maxBytes, type, 0, waitOptions);
+        const { type: received, data } = msgrcv(this.id, maxBytes, type, block ? 0 : IPC_NOWAIT);
         return new Message(received, data);
       } catch (error) {
         maxBytes = this.#largerReceive(error, maxBytes);
@@ -353,10 +370,10 @@ export class MessageQueue extends IpcObject<MsqidDs> {
    * Every message as it arrives (of `type`, if given), until the queue is removed; an abort
    * ends it with an AbortError.
    */
-  async *messages(options?: ReceiveAsyncOptions): AsyncGenerator<Message, void, undefined> {
+  async *messages(options?: ReceiveOptions): AsyncGenerator<Message, void, undefined> {
     for (;;) {
       try {
-        yield await this.receiveAsync(options);
+        yield await this.receive(options);
       } catch (error) {
         const code = (error as IpcError).code;
         if (code === 'EIDRM' || code === 'EINVAL') return;
@@ -434,8 +451,10 @@ export class MessageQueue extends IpcObject<MsqidDs> {
     throw outOfRange('data', `at most ${qbytes} bytes (the queue's maxBytes)`, bytes.length);
   }
 
-  // The kernel says EINVAL for a message over msgmax: say which limit it was.
-  #limitError(error: unknown, bytes: Uint8Array): unknown {
+  // Not waiting, a message the queue can never hold is EAGAIN too, and the kernel says EINVAL
+  // for a message over msgmax: say which limit it was.
+  #sendError(error: unknown, bytes: Uint8Array, block: boolean): unknown {
+    if (!block && (error as IpcError).code === 'EAGAIN') this.#sendable(bytes, true);
     if ((error as IpcError).code !== 'EINVAL') return error;
     const max = MessageQueue.maxMessageSize;
     return bytes.length > max ? messageMaxError(bytes, max) : error;

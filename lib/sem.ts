@@ -1,8 +1,9 @@
 // System V semaphore sets: the sem* mirror, its promise version, SemaphoreSet and Mutex.
-import { invalidArgType, invalidArgValue, invalidState, type IpcError, outOfRange, timeoutError } from './errors';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { invalidArgType, invalidArgValue, invalidState, type IpcError, naming, outOfRange, timeoutError } from './errors';
 import {
-  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
-  permissionChanges, timeOf,
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
+  type IpcTarget, permissionChanges, timeOf, validateTarget,
 } from './ipc';
 import { native, type SemidDs } from './native';
 import {
@@ -82,7 +83,11 @@ export function semget(key: number, nsems: number, flags: number): number {
   validateKey(key);
   validateInteger(nsems, 'nsems', 0, INT32_MAX);
   validateFlagsIn(flags, semgetFlags, 'permission bits and semget flags');
-  return native.semget(key | 0, nsems, flags);
+  try {
+    return native.semget(key | 0, nsems, flags);
+  } catch (error) {
+    throw naming(error, { key: key | 0 });
+  }
 }
 
 /** The most operations one semop takes here; the kernel's own limit (semopm) is usually 500. */
@@ -143,7 +148,12 @@ function timeoutOf(timeoutMs: unknown): number {
 export function semop(semid: number, ops: SemOp[], timeoutMs?: number): void {
   validateId(semid, 'semid');
   const timeout = timeoutOf(timeoutMs);
-  native.semop(semid, packed(checkOps(ops)), timeout);
+  const triples = checkOps(ops);
+  try {
+    native.semop(semid, packed(triples), timeout);
+  } catch (error) {
+    throw naming(error, { id: semid });
+  }
 }
 
 /** kernel-ipc/promises semop: resolves once the operations are applied. */
@@ -166,7 +176,14 @@ export function semopAsync(semid: number, ops: SemOp[], timeoutMs?: number | Wai
     return Promise.reject(error);
   }
   const syscall = timeout < 0 ? 'semop' : 'semtimedop';
-  return wait<void>(syscall, waitOptions, (ref) => native.semopAsync(semid, packed(triples), timeout, ref));
+  return wait<void>(
+    syscall,
+    waitOptions,
+    (ref) => native.semopAsync(semid, packed(triples), timeout, ref),
+    undefined,
+    undefined,
+    { id: semid },
+  );
 }
 
 const semctlCommands = new Set<number>([
@@ -193,16 +210,17 @@ export function semctl(semid: number, semnum: number, cmd: number, arg?: unknown
   validateInteger(semnum, 'semnum', 0, INT32_MAX);
   validateInteger(cmd, 'cmd', 0, INT32_MAX);
   if (!semctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the semctl commands');
-  switch (cmd) {
-    case SETVAL:
-      // A C int: the kernel answers ERANGE outside 0..SEMVMX.
-      return native.semctl(semid, semnum, cmd, validateInteger(arg, 'arg', INT32_MIN, INT32_MAX), -1, -1, -1);
-    case SETALL:
-      return native.semctl(semid, semnum, cmd, Int32Array.from(listOf(arg, 'arg', INT32_MIN, INT32_MAX)), -1, -1, -1);
-    case IPC_SET:
-      return native.semctl(semid, semnum, cmd, 0, ...permissionChanges(arg, 'arg'));
-    default:
-      return native.semctl(semid, semnum, cmd, 0, -1, -1, -1);
+  let value: number | Int32Array = 0;
+  let changes = [-1, -1, -1];
+  // A C int: the kernel answers ERANGE outside 0..SEMVMX.
+  if (cmd === SETVAL) value = validateInteger(arg, 'arg', INT32_MIN, INT32_MAX);
+  else if (cmd === SETALL) value = Int32Array.from(listOf(arg, 'arg', INT32_MIN, INT32_MAX));
+  else if (cmd === IPC_SET) changes = permissionChanges(arg, 'arg');
+  try {
+    return native.semctl(semid, semnum, cmd, value, changes[0], changes[1], changes[2]);
+  } catch (error) {
+    // SEM_STAT takes a table index, and the INFO commands nothing.
+    throw cmd === SEM_STAT || cmd === IPC_INFO || cmd === SEM_INFO ? error : naming(error, { id: semid });
   }
 }
 
@@ -214,7 +232,7 @@ function listOf(values: unknown, name: string, min: number, max: number): number
   return copy as number[];
 }
 
-export interface SemaphoreSetOpenOptions {
+export interface SemaphoreSetOpenSyncOptions {
   /**
    * Wait until the set's creator has initialised it, that is, until a semop has set its
    * otime (true unless given). Sets made by programs that do not follow that protocol (one
@@ -225,7 +243,12 @@ export interface SemaphoreSetOpenOptions {
   timeout?: number;
 }
 
-export interface SemaphoreSetCreateOptions extends SemaphoreSetOpenOptions {
+export interface SemaphoreSetOpenOptions extends SemaphoreSetOpenSyncOptions {
+  /** Stops waiting for the initialisation: the call rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+export interface SemaphoreSetCreateSyncOptions extends SemaphoreSetOpenSyncOptions {
   /** How many semaphores: 1 unless given, or the length of an `initialValue` list. */
   size?: number;
   /** The first value of every semaphore (a number), or of each (a list); 0 unless given. */
@@ -236,24 +259,25 @@ export interface SemaphoreSetCreateOptions extends SemaphoreSetOpenOptions {
   exclusive?: boolean;
 }
 
-export interface SemaphoreOptions {
+export interface SemaphoreSetCreateOptions extends SemaphoreSetCreateSyncOptions, SemaphoreSetOpenOptions {}
+
+export interface SemaphoreWaitSyncOptions {
   /** Wait until the operation can be made (the default); false fails with EAGAIN instead. */
   block?: boolean;
   /** Milliseconds to wait; then it fails with a TimeoutError [ETIMEDOUT] and nothing was done. */
   timeout?: number;
 }
 
-export interface AcquireOptions extends SemaphoreOptions {
+export interface SemaphoreWaitOptions extends SemaphoreWaitSyncOptions, WaitOptions {}
+
+export interface AcquireSyncOptions extends SemaphoreWaitSyncOptions {
   /** How much to take: 1 unless given. */
   delta?: number;
   /** Give it back if this process exits without releasing it (SEM_UNDO); release with undo too. */
   undo?: boolean;
 }
 
-export interface AcquireAsyncOptions extends WaitOptions {
-  delta?: number;
-  undo?: boolean;
-}
+export interface AcquireOptions extends AcquireSyncOptions, WaitOptions {}
 
 export interface ReleaseOptions {
   /** Release what an acquire with `undo` took, so that the exit does not give it back again. */
@@ -275,6 +299,20 @@ function validateTimeout(timeout: unknown): number | undefined {
   return timeout === undefined ? undefined : validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
 }
 
+/** What waiting for a set's initialisation takes: no timeout means not waiting. */
+interface InitWait {
+  timeout: number | undefined;
+  signal: AbortSignal | undefined;
+}
+
+function validateInitWait(options: SemaphoreSetOpenOptions): InitWait {
+  const { waitForInit = true, timeout = DEFAULT_INIT_TIMEOUT, signal } = options;
+  validateBoolean(waitForInit, 'options.waitForInit');
+  validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
+  if (signal !== undefined) validateWaitOptions({ signal });
+  return { timeout: waitForInit ? timeout : undefined, signal };
+}
+
 /**
  * A System V semaphore set, after Python's sysv_ipc and Perl's IPC::Semaphore. Semaphores are
  * numbered from 0; attributes are read from the kernel on every access.
@@ -284,70 +322,107 @@ function validateTimeout(timeout: unknown): number | undefined {
  * sets otime; openers wait until otime is set, so none uses values not yet initialised.
  */
 export class SemaphoreSet extends IpcObject<SemidDs> {
-  private constructor(id: number) {
-    super(id);
+  private constructor(id: number, key: number) {
+    super(id, key);
   }
 
-  /** Create a set under `key` (IPC_PRIVATE for a new anonymous one), initialised. */
-  static create(key: number, options?: SemaphoreSetCreateOptions): SemaphoreSet {
-    validateKey(key);
-    const {
-      size, initialValue = 0, mode = 0o600, exclusive = true, waitForInit = true, timeout = DEFAULT_INIT_TIMEOUT,
-    } = validateOptions<SemaphoreSetCreateOptions>(options);
+  /**
+   * Create a set under `key` (IPC_PRIVATE for a new anonymous one, none for a random unused
+   * key), initialised. With `exclusive: false`, a set that exists is opened, once initialised.
+   */
+  static async create(key?: number | null, options?: SemaphoreSetCreateOptions): Promise<SemaphoreSet> {
+    const validOptions = validateOptions<SemaphoreSetCreateOptions>(options);
+    const init = validateInitWait(validOptions);
+    const { set, opened } = SemaphoreSet.#make(key, validOptions);
+    if (opened) await set.#initialised(init);
+    return set;
+  }
+
+  /** create, blocking the thread while it waits for the initialisation of a set it opens. */
+  static createSync(key?: number | null, options?: SemaphoreSetCreateSyncOptions): SemaphoreSet {
+    const validOptions = validateOptions<SemaphoreSetCreateSyncOptions>(options);
+    const { timeout } = validateInitWait({ ...validOptions, signal: undefined });
+    const { set, opened } = SemaphoreSet.#make(key, validOptions);
+    if (opened) set.#initialisedSync(timeout);
+    return set;
+  }
+
+  /** Open the set under a key, or the one with an id (`{ id }`), once its creator has initialised it. */
+  static async open(target: IpcTarget, options?: SemaphoreSetOpenOptions): Promise<SemaphoreSet> {
+    const init = validateInitWait(validateOptions<SemaphoreSetOpenOptions>(options));
+    const set = SemaphoreSet.#open(target);
+    await set.#initialised(init);
+    return set;
+  }
+
+  /** open, blocking the thread while it waits for the initialisation. */
+  static openSync(target: IpcTarget, options?: SemaphoreSetOpenSyncOptions): SemaphoreSet {
+    const { timeout } = validateInitWait({ ...validateOptions<SemaphoreSetOpenSyncOptions>(options), signal: undefined });
+    const set = SemaphoreSet.#open(target);
+    set.#initialisedSync(timeout);
+    return set;
+  }
+
+  static #open(target: unknown): SemaphoreSet {
+    const { key, id } = validateTarget(target, 'set');
+    if (key !== undefined) return new SemaphoreSet(semget(key, 0, 0), key);
+    return new SemaphoreSet(id, semctl(id, 0, IPC_STAT).key);
+  }
+
+  // Makes the set, or opens the one under the key (`opened`: it may not be initialised yet).
+  static #make(key: unknown, options: SemaphoreSetCreateSyncOptions): { set: SemaphoreSet; opened: boolean } {
+    const { size, initialValue = 0, mode = 0o600, exclusive = true } = options;
     const values = initialValues(size, initialValue);
     validateMode(mode, 'options.mode');
     validateBoolean(exclusive, 'options.exclusive');
-    validateBoolean(waitForInit, 'options.waitForInit');
-    validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
-    const { id, created } = createOrOpen(
+    const made = createOrOpen(
+      key as number | null | undefined,
       exclusive,
-      () => semget(key, values.length, IPC_CREAT | IPC_EXCL | mode),
-      () => semget(key, values.length, 0),
+      (k) => semget(k, values.length, IPC_CREAT | IPC_EXCL | mode),
+      (k) => semget(k, values.length, 0),
     );
-    const set = new SemaphoreSet(id);
-    if (!created) {
-      if (waitForInit) set.#waitForInit(timeout);
-      return set;
-    }
+    const set = new SemaphoreSet(made.id, made.key);
+    if (!made.created) return { set, opened: true };
     try {
-      semctl(id, 0, SETALL, values);
+      semctl(made.id, 0, SETALL, values);
       // Any semop sets otime, the sign that the set is ready; this one changes no value. Adding
       // first fails only at SEMVMX (someone may have changed the value already), then taking
       // first cannot fail.
       try {
-        semop(id, [{ num: 0, op: 1, flags: IPC_NOWAIT }, { num: 0, op: -1, flags: IPC_NOWAIT }]);
+        semop(made.id, [{ num: 0, op: 1, flags: IPC_NOWAIT }, { num: 0, op: -1, flags: IPC_NOWAIT }]);
       } catch (error) {
         if ((error as IpcError).code !== 'ERANGE') throw error;
-        semop(id, [{ num: 0, op: -1, flags: IPC_NOWAIT }, { num: 0, op: 1, flags: IPC_NOWAIT }]);
+        semop(made.id, [{ num: 0, op: -1, flags: IPC_NOWAIT }, { num: 0, op: 1, flags: IPC_NOWAIT }]);
       }
     } catch (error) {
       set.remove();
       throw error;
     }
-    return set;
+    return { set, opened: false };
   }
 
-  /** Open the existing set under `key`, once its creator has initialised it. */
-  static open(key: number, options?: SemaphoreSetOpenOptions): SemaphoreSet {
-    validateKey(key);
-    // semget(IPC_PRIVATE, ...) would make a new set, not open one.
-    if (key === IPC_PRIVATE) throw invalidArgValue('key', key, 'must not be IPC_PRIVATE, which always makes a new set');
-    const { waitForInit = true, timeout = DEFAULT_INIT_TIMEOUT } = validateOptions<SemaphoreSetOpenOptions>(options);
-    validateBoolean(waitForInit, 'options.waitForInit');
-    validateInteger(timeout, 'options.timeout', 0, INT32_MAX);
-    const set = new SemaphoreSet(semget(key, 0, 0));
-    if (waitForInit) set.#waitForInit(timeout);
-    return set;
+  #notInitialised(timeout: number): Error {
+    return timeoutError('semget', timeout, `semaphore set ${this.id} was not initialised within ${timeout} ms (no semop has set its otime)`);
   }
 
-  // Briefly, and blocking the thread: a creator initialises right after it creates.
-  #waitForInit(timeout: number): void {
+  // A creator initialises right after it creates: polled with a backoff, on timers.
+  async #initialised({ timeout, signal }: InitWait): Promise<void> {
+    if (timeout === undefined) return;
     const deadline = performance.now() + timeout;
     for (let delay = 1; this.stat().otime === 0; delay = Math.min(2 * delay, 50)) {
       const left = deadline - performance.now();
-      if (left <= 0) {
-        throw timeoutError('semget', timeout, `semaphore set ${this.id} was not initialised within ${timeout} ms (no semop has set its otime)`);
-      }
+      if (left <= 0) throw this.#notInitialised(timeout);
+      await sleep(Math.min(delay, left), undefined, { signal });
+    }
+  }
+
+  // The same, blocking the thread.
+  #initialisedSync(timeout: number | undefined): void {
+    if (timeout === undefined) return;
+    const deadline = performance.now() + timeout;
+    for (let delay = 1; this.stat().otime === 0; delay = Math.min(2 * delay, 50)) {
+      const left = deadline - performance.now();
+      if (left <= 0) throw this.#notInitialised(timeout);
       sleepSync(Math.min(delay, left));
     }
   }
@@ -374,8 +449,13 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
     semctl(this.id, 0, SETALL, listOf(values, 'values', 0, SEMVMX));
   }
 
-  /** Apply `ops` atomically, waiting until they can be; see semop. */
-  op(ops: SemOp[], options?: { timeout?: number }): void {
+  /** Apply `ops` atomically once they can be, waiting off the event loop; see kernel-ipc/promises semop. */
+  op(ops: SemOp[], options?: WaitOptions): Promise<void> {
+    return semopAsync(this.id, ops, undefined, options);
+  }
+
+  /** op, blocking the thread while it waits. */
+  opSync(ops: SemOp[], options?: { timeout?: number }): void {
     const { timeout } = validateOptions<{ timeout?: number }>(options);
     validateTimeout(timeout);
     const triples = checkOps(ops);
@@ -387,30 +467,26 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
       if (timeout !== undefined && !nowait && (error as IpcError).code === 'EAGAIN') {
         throw timeoutError('semtimedop', timeout);
       }
-      throw error;
+      throw naming(error, { id: this.id });
     }
   }
 
-  /** Apply `ops` atomically without blocking the event loop; see kernel-ipc/promises semop. */
-  opAsync(ops: SemOp[], options?: WaitOptions): Promise<void> {
-    return semopAsync(this.id, ops, undefined, options);
-  }
-
-  /** Take `delta` (1) from semaphore `index`, waiting while its value is too small. */
-  acquire(index = 0, options?: AcquireOptions): void {
-    const { delta = 1, undo = false, block = true, timeout } = validateOptions<AcquireOptions>(options);
-    validateBoolean(block, 'options.block');
-    this.op([{ num: validateIndex(index), op: -validateDelta(delta), flags: undoFlag(undo) | (block ? 0 : IPC_NOWAIT) }], { timeout });
-  }
-
-  /** acquire without blocking the event loop. */
-  acquireAsync(index = 0, options?: AcquireAsyncOptions): Promise<void> {
+  /** Take `delta` (1) from semaphore `index`, waiting off the event loop while its value is too small. */
+  acquire(index = 0, options?: AcquireOptions): Promise<void> {
     try {
-      const { delta = 1, undo = false, ...waitOptions } = validateOptions<AcquireAsyncOptions>(options);
-      return this.opAsync([{ num: validateIndex(index), op: -validateDelta(delta), flags: undoFlag(undo) }], waitOptions);
+      const { delta = 1, undo = false, block = true, ...waitOptions } = validateOptions<AcquireOptions>(options);
+      const flags = undoFlag(undo) | blockFlag(block);
+      return this.op([{ num: validateIndex(index), op: -validateDelta(delta), flags }], waitOptions);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** acquire, blocking the thread while it waits. */
+  acquireSync(index = 0, options?: AcquireSyncOptions): void {
+    const { delta = 1, undo = false, block = true, timeout } = validateOptions<AcquireSyncOptions>(options);
+    const flags = undoFlag(undo) | blockFlag(block);
+    this.opSync([{ num: validateIndex(index), op: -validateDelta(delta), flags }], { timeout });
   }
 
   /** Add `delta` (1) to semaphore `index`; this never waits. */
@@ -419,20 +495,20 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
     semop(this.id, [{ num: validateIndex(index), op: validateDelta(delta, 'delta'), flags: undoFlag(undo) }]);
   }
 
-  /** Wait until semaphore `index` is zero. */
-  waitForZero(index = 0, options?: SemaphoreOptions): void {
-    const { block = true, timeout } = validateOptions<SemaphoreOptions>(options);
-    validateBoolean(block, 'options.block');
-    this.op([{ num: validateIndex(index), op: 0, flags: block ? 0 : IPC_NOWAIT }], { timeout });
-  }
-
-  /** waitForZero without blocking the event loop. */
-  waitForZeroAsync(index = 0, options?: WaitOptions): Promise<void> {
+  /** Wait off the event loop until semaphore `index` is zero. */
+  waitForZero(index = 0, options?: SemaphoreWaitOptions): Promise<void> {
     try {
-      return this.opAsync([{ num: validateIndex(index), op: 0 }], options);
+      const { block = true, ...waitOptions } = validateOptions<SemaphoreWaitOptions>(options);
+      return this.op([{ num: validateIndex(index), op: 0, flags: blockFlag(block) }], waitOptions);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** waitForZero, blocking the thread while it waits. */
+  waitForZeroSync(index = 0, options?: SemaphoreWaitSyncOptions): void {
+    const { block = true, timeout } = validateOptions<SemaphoreWaitSyncOptions>(options);
+    this.opSync([{ num: validateIndex(index), op: 0, flags: blockFlag(block) }], { timeout });
   }
 
   /** How many are waiting for semaphore `index` to increase (GETNCNT). */
@@ -495,6 +571,46 @@ function undoFlag(undo: unknown): number {
   return validateBoolean(undo, 'options.undo') ? SEM_UNDO : 0;
 }
 
+function blockFlag(block: unknown): number {
+  return validateBoolean(block, 'options.block') ? 0 : IPC_NOWAIT;
+}
+
+/** What Mutex.create takes: a set of one semaphore, free, is made. */
+export type MutexCreateOptions = Omit<SemaphoreSetCreateOptions, 'size' | 'initialValue'>;
+export type MutexCreateSyncOptions = Omit<SemaphoreSetCreateSyncOptions, 'size' | 'initialValue'>;
+
+/**
+ * The lock a Mutex holds, from lock(), lockSync() or tryLock(): `using` (or `await using`)
+ * unlocks it at the end of the block, as unlock() does; either is a no-op once it is unlocked.
+ */
+export class MutexGuard {
+  readonly #unlock: () => void;
+  #locked = true;
+
+  /** Not for use: guards come from Mutex#lock, lockSync and tryLock. */
+  constructor(token: symbol, unlock: () => void) {
+    if (token !== guarding) throw new TypeError('Illegal constructor: guards come from Mutex#lock');
+    this.#unlock = unlock;
+  }
+
+  /** Whether this guard still holds the lock. */
+  get locked(): boolean {
+    return this.#locked;
+  }
+
+  unlock(): void {
+    if (!this.#locked) return;
+    this.#locked = false;
+    this.#unlock();
+  }
+
+  [Symbol.dispose](): void {
+    this.unlock();
+  }
+}
+
+const guarding = Symbol('MutexGuard');
+
 /**
  * A lock between processes (and threads) on one semaphore: 1 is free, 0 is held. It is taken
  * with SEM_UNDO, so the kernel releases it when a holder process dies, even by SIGKILL (not
@@ -503,7 +619,7 @@ function undoFlag(undo: unknown): number {
 export class Mutex {
   readonly semaphores: SemaphoreSet;
   readonly index: number;
-  #held = false;
+  #guard: MutexGuard | undefined;
   #waiting = 0;
 
   /** A lock on semaphore `index` of `semaphores`, whose value must start at 1. */
@@ -513,82 +629,105 @@ export class Mutex {
     this.index = validateIndex(index);
   }
 
-  /** Create a lock under `key`, free. */
-  static create(key: number, options?: Omit<SemaphoreSetCreateOptions, 'size' | 'initialValue'>): Mutex {
-    const given = validateOptions<SemaphoreSetCreateOptions>(options);
-    return new Mutex(SemaphoreSet.create(key, { ...given, size: 1, initialValue: 1 }));
+  /** Create a lock under `key` (none for a random unused key), free. */
+  static async create(key?: number | null, options?: MutexCreateOptions): Promise<Mutex> {
+    return new Mutex(await SemaphoreSet.create(key, { ...validateOptions<MutexCreateOptions>(options), size: 1, initialValue: 1 }));
   }
 
-  /** Open the lock under `key`. */
-  static open(key: number, options?: SemaphoreSetOpenOptions): Mutex {
-    return new Mutex(SemaphoreSet.open(key, options));
+  /** create, blocking the thread while it waits for the initialisation of a set it opens. */
+  static createSync(key?: number | null, options?: MutexCreateSyncOptions): Mutex {
+    return new Mutex(SemaphoreSet.createSync(key, { ...validateOptions<MutexCreateSyncOptions>(options), size: 1, initialValue: 1 }));
+  }
+
+  /** Open the lock under a key, or on the set with an id (`{ id }`). */
+  static async open(target: IpcTarget, options?: SemaphoreSetOpenOptions): Promise<Mutex> {
+    return new Mutex(await SemaphoreSet.open(target, options));
+  }
+
+  /** open, blocking the thread while it waits for the initialisation. */
+  static openSync(target: IpcTarget, options?: SemaphoreSetOpenSyncOptions): Mutex {
+    return new Mutex(SemaphoreSet.openSync(target, options));
   }
 
   /** Whether this Mutex holds the lock. */
   get held(): boolean {
-    return this.#held;
+    return this.#guard !== undefined;
   }
 
-  /** Take the lock, waiting (and blocking the thread) while another holds it. */
-  lock(options?: { timeout?: number }): void {
-    if (this.#held || this.#waiting > 0) {
-      throw invalidState('this Mutex is held or being waited for here: waiting again on this thread would never end');
-    }
-    this.semaphores.acquire(this.index, { undo: true, timeout: validateOptions<{ timeout?: number }>(options).timeout });
-    this.#held = true;
-  }
-
-  /** Take the lock if it is free; returns whether it did. */
-  tryLock(): boolean {
-    if (this.#held) return false;
-    try {
-      this.semaphores.acquire(this.index, { undo: true, block: false });
-    } catch (error) {
-      if ((error as IpcError).code === 'EAGAIN') return false;
-      throw error;
-    }
-    this.#held = true;
-    return true;
-  }
-
-  /** Take the lock without blocking the event loop. */
-  async lockAsync(options?: WaitOptions): Promise<void> {
+  /** Take the lock, waiting off the event loop while another holds it. */
+  async lock(options?: WaitOptions): Promise<MutexGuard> {
     this.#waiting++;
     try {
-      await this.semaphores.acquireAsync(this.index, { ...validateOptions<WaitOptions>(options), undo: true });
+      await this.semaphores.acquire(this.index, { ...validateOptions<WaitOptions>(options), undo: true });
     } finally {
       this.#waiting--;
     }
-    this.#held = true;
+    return this.#hold();
+  }
+
+  /** lock, blocking the thread while another holds it. */
+  lockSync(options?: { timeout?: number }): MutexGuard {
+    if (this.#guard !== undefined || this.#waiting > 0) {
+      throw invalidState('this Mutex is held or being waited for here: waiting again on this thread would never end');
+    }
+    this.semaphores.acquireSync(this.index, { undo: true, timeout: validateOptions<{ timeout?: number }>(options).timeout });
+    return this.#hold();
+  }
+
+  /** Take the lock if it is free: its guard, or undefined if another holds it. */
+  tryLock(): MutexGuard | undefined {
+    if (this.#guard !== undefined) return undefined;
+    try {
+      this.semaphores.acquireSync(this.index, { undo: true, block: false });
+    } catch (error) {
+      if ((error as IpcError).code === 'EAGAIN') return undefined;
+      throw error;
+    }
+    return this.#hold();
+  }
+
+  #hold(): MutexGuard {
+    const guard = new MutexGuard(guarding, () => {
+      if (this.#guard === guard) this.unlock();
+    });
+    this.#guard = guard;
+    return guard;
   }
 
   /** Release the lock this Mutex holds. */
   unlock(): void {
-    if (!this.#held) throw invalidState('this Mutex does not hold the lock');
-    this.#held = false;
+    const guard = this.#guard;
+    if (guard === undefined) throw invalidState('this Mutex does not hold the lock');
+    this.#guard = undefined;
+    guard.unlock();
     this.semaphores.release(this.index, 1, { undo: true });
   }
 
-  /** Run `fn` holding the lock, and release it however `fn` ends. */
-  withLock<T>(fn: () => T, options?: { timeout?: number }): T {
-    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
-    this.lock(options);
-    try {
-      return fn();
-    } finally {
-      this.unlock();
-    }
-  }
-
   /** Run `fn` (which may return a promise) holding the lock, and release it however `fn` ends. */
-  async withLockAsync<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
+  async withLock<T>(fn: () => T | Promise<T>, options?: WaitOptions): Promise<T> {
     if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
-    await this.lockAsync(options);
+    const guard = await this.lock(options);
     try {
       return await fn();
     } finally {
-      this.unlock();
+      guard.unlock();
     }
+  }
+
+  /** withLock, blocking the thread while it waits; `fn` runs synchronously. */
+  withLockSync<T>(fn: () => T, options?: { timeout?: number }): T {
+    if (typeof fn !== 'function') throw invalidArgType('fn', 'of type function', fn);
+    const guard = this.lockSync(options);
+    try {
+      return fn();
+    } finally {
+      guard.unlock();
+    }
+  }
+
+  /** Release the lock if this Mutex holds it. */
+  [Symbol.dispose](): void {
+    if (this.#guard !== undefined) this.unlock();
   }
 
   /** Remove the semaphore set: processes waiting for the lock fail with EIDRM. */

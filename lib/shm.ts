@@ -2,10 +2,10 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { isArrayBuffer } from 'node:util/types';
 import { markAsUntransferable } from 'node:worker_threads';
-import { invalidArgType, invalidArgValue, invalidState, outOfRange } from './errors';
+import { invalidArgType, invalidArgValue, invalidState, naming, outOfRange } from './errors';
 import {
-  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions, permissionChanges,
-  timeOf,
+  createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions, type IpcTarget,
+  permissionChanges, timeOf, validateTarget,
 } from './ipc';
 import { native, type ReadOnlyMapping, type ShmidDs } from './native';
 import { type ReadOnlyBuffer, readOnlyBuffer, readOnlyMapping } from './read-only-buffer';
@@ -27,10 +27,16 @@ export const SHM_UNLOCK = 12;
 export const SHM_STAT = 13;
 export const SHM_INFO = 14;
 
+/** shmget: back the segment with huge pages (from vm.nr_hugepages, else EINVAL or ENOMEM). */
+export const SHM_HUGETLB = 0o4000;
+/**
+ * shmat: replace a mapping at the given address. kernel-ipc's shmat takes no address, so the
+ * kernel refuses it with EINVAL, as C's shmat(id, NULL, SHM_REMAP) is.
+ */
+export const SHM_REMAP = 0o40000;
+
 // Not exported, only told apart from garbage: Linux's other shmget and shmat flags.
-const SHM_HUGETLB = 0o4000;
 const SHM_HUGE_SIZE_BITS = 0x3f << 26;
-const SHM_REMAP = 0o40000;
 const SHM_EXEC = 0o100000;
 const shmgetFlags = 0o777 | IPC_CREAT | IPC_EXCL | SHM_HUGETLB | SHM_NORESERVE | SHM_HUGE_SIZE_BITS;
 const shmatFlags = SHM_RDONLY | SHM_RND | SHM_REMAP | SHM_EXEC;
@@ -59,7 +65,7 @@ export const attachmentsUntransferable = !markingBlocksDetach;
 if (transfer !== undefined) process.prependListener('exit', () => native.shmEnding());
 
 export const shmConstants = {
-  SHM_RDONLY, SHM_RND, SHM_NORESERVE, SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO,
+  SHM_RDONLY, SHM_RND, SHM_REMAP, SHM_NORESERVE, SHM_HUGETLB, SHM_LOCK, SHM_UNLOCK, SHM_STAT, SHM_INFO,
 } as const;
 
 /** shmctl(index, SHM_STAT): the segment at a kernel table index, and its id. */
@@ -102,7 +108,11 @@ export function shmget(key: number, size: number, flags: number): number {
   if ((flags & SHM_HUGETLB) && (flags & SHM_NORESERVE)) {
     throw invalidArgValue('flags', flags, 'must not combine SHM_HUGETLB with SHM_NORESERVE');
   }
-  return native.shmget(key | 0, size, flags);
+  try {
+    return native.shmget(key | 0, size, flags);
+  } catch (error) {
+    throw naming(error, { key: key | 0 });
+  }
 }
 
 /**
@@ -115,7 +125,12 @@ export function shmat(shmid: number, flags?: number): Buffer | ReadOnlyBuffer;
 export function shmat(shmid: number, flags = 0): Buffer | ReadOnlyBuffer {
   validateId(shmid, 'shmid');
   validateFlagsIn(flags, shmatFlags, 'shmat flags');
-  const attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
+  let attachment: Buffer | ReadOnlyMapping;
+  try {
+    attachment = native.shmat(shmid, flags, bufferConstants.MAX_LENGTH);
+  } catch (error) {
+    throw naming(error, { id: shmid });
+  }
   if (!Buffer.isBuffer(attachment)) return readOnlyBuffer(attachment as ReadOnlyMapping);
   // Node keeps the ArrayBuffer it made for external memory, and as a worker ends it detaches
   // that one without a key, aborting the process if it has one (markAsUntransferable on Node
@@ -168,8 +183,13 @@ export function shmctl(shmid: number, cmd: number, buf?: ShmSetOptions): unknown
   validateId(shmid, 'shmid');
   validateInteger(cmd, 'cmd', 0, INT32_MAX);
   if (!shmctlCommands.has(cmd)) throw invalidArgValue('cmd', cmd, 'must be one of the shmctl commands');
-  if (cmd !== IPC_SET) return native.shmctl(shmid, cmd, -1, -1, -1);
-  return native.shmctl(shmid, cmd, ...permissionChanges(buf));
+  const changes = cmd === IPC_SET ? permissionChanges(buf) : [-1, -1, -1];
+  try {
+    return native.shmctl(shmid, cmd, changes[0], changes[1], changes[2]);
+  } catch (error) {
+    // SHM_STAT takes a table index, and the INFO commands nothing.
+    throw cmd === SHM_STAT || cmd === IPC_INFO || cmd === SHM_INFO ? error : naming(error, { id: shmid });
+  }
 }
 
 export interface SharedMemoryCreateOptions {
@@ -196,18 +216,18 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
   readonly readOnly: boolean;
   #buffer: B | undefined;
 
-  private constructor(id: number, readOnly: boolean) {
-    super(id);
+  private constructor(id: number, key: number, readOnly: boolean) {
+    super(id, key);
     this.readOnly = readOnly;
     this.#buffer = shmat(id, readOnly ? SHM_RDONLY : 0) as B;
   }
 
   /**
-   * Create a segment of `size` bytes under `key` (IPC_PRIVATE for a new anonymous one) and
-   * attach it. If attaching fails, a segment this call created is removed again.
+   * Create a segment of `size` bytes under `key` (IPC_PRIVATE for a new anonymous one, none for
+   * a random unused key) and attach it. If attaching fails, a segment this call created is
+   * removed again.
    */
-  static create(key: number, size: number, options?: SharedMemoryCreateOptions): SharedMemory<Buffer> {
-    validateKey(key);
+  static create(key: number | null | undefined, size: number, options?: SharedMemoryCreateOptions): SharedMemory<Buffer> {
     validateInteger(size, 'size', 1, Number.MAX_SAFE_INTEGER);
     const { mode = 0o600, exclusive = true, fill, noReserve = false } = validateOptions<SharedMemoryCreateOptions>(options);
     validateMode(mode, 'options.mode');
@@ -218,15 +238,15 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
     }
     const flags = IPC_CREAT | IPC_EXCL | mode | (noReserve ? SHM_NORESERVE : 0);
     // An opened segment is someone else's: it is never filled.
-    const { id, created } = createOrOpen(exclusive, () => shmget(key, size, flags), () => shmget(key, size, 0));
+    const made = createOrOpen(key, exclusive, (k) => shmget(k, size, flags), (k) => shmget(k, size, 0));
     let shm: SharedMemory<Buffer>;
     try {
-      shm = new SharedMemory<Buffer>(id, false);
+      shm = new SharedMemory<Buffer>(made.id, made.key, false);
     } catch (error) {
-      if (created) shmctl(id, IPC_RMID);
+      if (made.created) shmctl(made.id, IPC_RMID);
       throw error;
     }
-    if (created && fill !== undefined) {
+    if (made.created && fill !== undefined) {
       try {
         shm.buffer.fill(fill);
       } catch (error) {
@@ -238,15 +258,16 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
     return shm;
   }
 
-  /** Open the existing segment under `key` and attach it (read-only if asked). */
-  static open(key: number, options?: SharedMemoryOpenOptions & { readOnly?: false }): SharedMemory<Buffer>;
-  static open(key: number, options: SharedMemoryOpenOptions & { readOnly: true }): SharedMemory<ReadOnlyBuffer>;
-  static open(key: number, options?: SharedMemoryOpenOptions): SharedMemory;
-  static open(key: number, options?: SharedMemoryOpenOptions): SharedMemory {
-    validateKey(key);
+  /** Open the existing segment under a key, or the one with an id (`{ id }`), and attach it (read-only if asked). */
+  static open(target: IpcTarget, options?: SharedMemoryOpenOptions & { readOnly?: false }): SharedMemory<Buffer>;
+  static open(target: IpcTarget, options: SharedMemoryOpenOptions & { readOnly: true }): SharedMemory<ReadOnlyBuffer>;
+  static open(target: IpcTarget, options?: SharedMemoryOpenOptions): SharedMemory;
+  static open(target: IpcTarget, options?: SharedMemoryOpenOptions): SharedMemory {
+    const { key, id } = validateTarget(target, 'segment');
     const { readOnly = false } = validateOptions<SharedMemoryOpenOptions>(options);
     validateBoolean(readOnly, 'options.readOnly');
-    return new SharedMemory(shmget(key, 0, 0), readOnly);
+    if (key !== undefined) return new SharedMemory(shmget(key, 0, 0), key, readOnly);
+    return new SharedMemory(id, shmctl(id, IPC_STAT).key, readOnly);
   }
 
   /** The whole segment, zero-copy: a Buffer, or a ReadOnlyBuffer when attached read-only. */
@@ -281,6 +302,15 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
     }
     buffer.set(bytes, offset);
     return bytes.length;
+  }
+
+  /**
+   * Attach again after detach(), as sysv_ipc's attach() (read-only if opened so): a new
+   * `buffer`. Returns it; while attached, this is the one it has.
+   */
+  attach(): B {
+    if (!this.attached) this.#buffer = shmat(this.id, this.readOnly ? SHM_RDONLY : 0) as B;
+    return this.#buffer!;
   }
 
   /** Detach from this process; `buffer` and every view over it become zero-length. Idempotent. */

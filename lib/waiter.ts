@@ -3,7 +3,7 @@
 import { addAbortListener } from 'node:events';
 import { constants } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
-import { abortError, invalidArgType, IpcError, timeoutError } from './errors';
+import { abortError, invalidArgType, IpcError, naming, type Subject, timeoutError } from './errors';
 import { native } from './native';
 import { INT32_MAX, validateBoolean, validateInteger, validateOptions } from './validate';
 
@@ -110,7 +110,8 @@ function exiting(syscall: string): Error {
  * result when the call completed at once, or the id of a waiter call. An abort or timeout
  * rejects only if the call took nothing: one the kernel completed anyway resolves, with what
  * `adopt` makes of the result, at once, so that what it holds (a descriptor) has an owner
- * before JavaScript could stop running. Never throws: every failure rejects.
+ * before JavaScript could stop running. A failure of the call names `subject`. Never throws:
+ * every failure rejects.
  */
 export function wait<T, R = T>(
   syscall: string,
@@ -118,9 +119,10 @@ export function wait<T, R = T>(
   start: (ref: boolean) => R | number,
   adopt: (result: R) => T = (result) => result as unknown as T,
   after?: Promise<unknown>,
+  subject?: Subject,
 ): Promise<T> {
   try {
-    return waitFor(syscall, options, start, adopt, after);
+    return waitFor(syscall, options, start, adopt, after, subject);
   } catch (error) {
     return Promise.reject(error);
   }
@@ -132,6 +134,7 @@ function waitFor<T, R>(
   start: (ref: boolean) => R | number,
   adopt: (result: R) => T,
   after: Promise<unknown> | undefined,
+  subject: Subject | undefined,
 ): Promise<T> {
   if (signal !== undefined && abortedOf.call(signal)) return Promise.reject(abortError(reasonOf.call(signal)));
   return new Promise<T>((resolve, reject) => {
@@ -140,6 +143,7 @@ function waitFor<T, R>(
     let stoppedBy: Error | undefined;
     let timer: NodeJS.Timeout | undefined;
     let aborted = false;
+    const failed = (error: unknown) => reject(subject === undefined ? error : naming(error, subject));
 
     // After the promise has settled, so that nothing it runs can keep it from settling; and
     // nothing it throws may reach the addon, which would take the result back.
@@ -194,7 +198,7 @@ function waitFor<T, R>(
       try {
         result = start(ref);
       } catch (error) {
-        reject(error);
+        failed(error);
         cleanUp();
         return;
       }
@@ -209,7 +213,7 @@ function waitFor<T, R>(
         complete(status, value) {
           if (status === DONE) settle(value as R);
           else if (status === CANCELLED) reject(stoppedBy ?? abortError(undefined));
-          else reject(value);
+          else failed(value);
           cleanUp();
         },
       };

@@ -1,13 +1,15 @@
-// ftok, the constants and the package entry points.
+// ftok, the constants, what every class shares (keys, ids, errors naming them) and the
+// package entry points.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import * as kernelIpc from '../lib';
-import { constants, ftok } from '../lib';
+import { constants, ftok, IPC_PRIVATE, KEY_MAX, KEY_MIN, MessageQueue, Mutex, SemaphoreSet, SharedMemory } from '../lib';
 import { packageRoot } from '../lib/native';
-import { assertErrno, compileC } from './helpers';
+import { assertErrno, compileC, randomKey, useMsgCleanup, useSemCleanup, useShmCleanup } from './helpers';
 
 const ftokC = `
 #include <stdio.h>
@@ -77,6 +79,10 @@ describe('constants', () => {
 #include <sys/shm.h>
 #include <sys/msg.h>
 #include <sys/sem.h>
+/* Not C's: sysv_ipc's names for key_t's range and for create-exclusive. */
+#define KEY_MIN INT_MIN
+#define KEY_MAX INT_MAX
+#define IPC_CREX (IPC_CREAT | IPC_EXCL)
 int main(void) {
 ${names.map((name) => `  printf("%s %d\\n", "${name}", (int)(${name}));`).join('\n')}
   return 0;
@@ -96,6 +102,158 @@ ${names.map((name) => `  printf("%s %d\\n", "${name}", (int)(${name}));`).join('
       assert.equal((kernelIpc as Record<string, unknown>)[name], value, name);
     }
     assert.ok(Object.isFrozen(constants));
+  });
+});
+
+describe('the classes', function () {
+  this.timeout(20000);
+  const shm = useShmCleanup();
+  const msg = useMsgCleanup();
+  const sem = useSemCleanup();
+  // Each class, made the way the README shows, and registered for cleanup.
+  const classes = [
+    {
+      name: 'SharedMemory', syscall: 'shmget',
+      create: (key?: number | null) => {
+        const made = SharedMemory.create(key, 64);
+        shm.keep(made.buffer);
+        return made;
+      },
+      open: (target: number | { id: number }) => {
+        const opened = SharedMemory.open(target);
+        shm.keep(opened.buffer);
+        return opened;
+      },
+      track: (id: number) => shm.track(id),
+    },
+    {
+      name: 'MessageQueue', syscall: 'msgget',
+      create: (key?: number | null) => MessageQueue.create(key, undefined),
+      open: (target: number | { id: number }) => MessageQueue.open(target),
+      track: (id: number) => msg.track(id),
+    },
+    {
+      name: 'SemaphoreSet', syscall: 'semget',
+      create: (key?: number | null) => SemaphoreSet.createSync(key),
+      open: (target: number | { id: number }) => SemaphoreSet.openSync(target),
+      track: (id: number) => sem.track(id),
+    },
+  ];
+
+  for (const { name, syscall, create, open, track } of classes) {
+    const made = (key?: number | null) => {
+      const object = create(key);
+      track(object.id);
+      return object;
+    };
+
+    it(`${name}: created with no key, takes a random unused one`, () => {
+      const [a, b] = [made(), made(null)];
+      for (const object of [a, b]) {
+        assert.ok(Number.isInteger(object.key) && object.key >= KEY_MIN && object.key <= KEY_MAX, String(object.key));
+        assert.notEqual(object.key, IPC_PRIVATE);
+        assert.equal(object.stat().key, object.key);
+        assert.equal(open(object.key).id, object.id);
+      }
+      assert.notEqual(a.key, b.key);
+      assert.equal(made(IPC_PRIVATE).key, IPC_PRIVATE);
+    });
+
+    it(`${name}: opens by id, keeps its key after remove(), and its id cannot be changed`, () => {
+      const key = randomKey();
+      const object = made(key);
+      const byId = open({ id: object.id });
+      assert.deepEqual([byId.id, byId.key], [object.id, key]);
+      assert.equal(open({ id: made(IPC_PRIVATE).id }).key, IPC_PRIVATE);
+      object.remove();
+      assert.equal(object.key, key);
+      assert.equal(byId.key, key);
+      assert.throws(() => {
+        (object as { id: number }).id = 42;
+      }, TypeError);
+      assert.throws(() => open({ id: -1 }), { name: 'RangeError', message: /"id"/ });
+      assert.throws(() => open('1' as unknown as number), { name: 'TypeError', message: /"key"/ });
+    });
+
+    it(`${name}: its errors name the key or id, as fs errors name the path`, () => {
+      const key = randomKey();
+      const hex = (key >>> 0).toString(16).padStart(8, '0');
+      assert.throws(() => open(key), (error: Error & { key?: number; id?: number }) => {
+        assert.equal(error.message, `ENOENT: no such file or directory, ${syscall} key 0x${hex}`);
+        assert.deepEqual([error.key, error.id], [key, undefined]);
+        return true;
+      });
+      const object = made(key);
+      assert.throws(() => made(key), { code: 'EEXIST', message: `EEXIST: file exists, ${syscall} key 0x${hex}`, key });
+      // A segment goes once no process has it attached.
+      if (object instanceof SharedMemory) object.detach();
+      object.remove();
+      assert.throws(() => object.stat(), (error: Error & { id?: number }) => {
+        assert.match(error.message, new RegExp(`^EINVAL: invalid argument, ...ctl id ${object.id}$`));
+        return error.id === object.id;
+      });
+    });
+  }
+
+  it('retries a random key that is taken', () => {
+    // The first random keys drawn are taken: each class must skip them, not fail.
+    const taken = randomKey();
+    const script = `
+      const crypto = require('node:crypto');
+      const { randomInt } = crypto;
+      let draws = 0;
+      crypto.randomInt = (...args) => (++draws <= 3 ? ${taken} : randomInt(...args));
+      const { MessageQueue, SemaphoreSet, SharedMemory } = require('kernel-ipc');
+      const keys = [];
+      for (const create of [() => MessageQueue.create(), () => SemaphoreSet.createSync(), () => SharedMemory.create(undefined, 8)]) {
+        draws = 0;
+        const object = create();
+        keys.push(object.key);
+        object.remove();
+      }
+      process.stdout.write(JSON.stringify(keys));`;
+    const taker = [
+      MessageQueue.create(taken),
+      SemaphoreSet.createSync(taken),
+    ];
+    msg.track(taker[0].id);
+    sem.track(taker[1].id);
+    const segment = SharedMemory.create(taken, 8);
+    shm.track(segment.id);
+    shm.keep(segment.buffer);
+    const keys = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: packageRoot, encoding: 'utf8' })) as number[];
+    assert.equal(keys.length, 3);
+    for (const key of keys) assert.ok(key !== taken && key !== IPC_PRIVATE, String(key));
+  });
+
+  it('hands a private object to another process by id', async () => {
+    const segment = SharedMemory.create(IPC_PRIVATE, 16);
+    shm.track(segment.id);
+    shm.keep(segment.buffer);
+    const queue = MessageQueue.create(IPC_PRIVATE);
+    msg.track(queue.id);
+    const mutex = Mutex.createSync(IPC_PRIVATE);
+    sem.track(mutex.semaphores.id);
+    const guard = mutex.lockSync();
+    const script = `
+      const { MessageQueue, Mutex, SharedMemory } = require('kernel-ipc');
+      (async () => {
+        const [shmid, msqid, semid] = process.argv.slice(1).map(Number);
+        const segment = SharedMemory.open({ id: shmid });
+        const mutex = await Mutex.open({ id: semid });
+        const guard = await mutex.lock();
+        segment.write('child was here');
+        guard.unlock();
+        await MessageQueue.open({ id: msqid }).send(segment.read(0, 5));
+      })();`;
+    const child = promisify(execFile)(process.execPath, ['-e', script, String(segment.id), String(queue.id), String(mutex.semaphores.id)], { cwd: packageRoot });
+    // The child waits for the lock, off its event loop, until this process lets it go.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(segment.buffer.readUInt8(0), 0);
+    guard.unlock();
+    assert.equal((await queue.receive({ timeout: 10000 })).text(), 'child');
+    await child;
+    assert.equal(segment.read(0, 14).toString(), 'child was here');
   });
 });
 

@@ -1,5 +1,5 @@
-// The MessageQueue class: create and open, send and receive (sync, async, iteration), limits
-// and attributes.
+// The MessageQueue class: create and open, send and receive (promises, Sync forms, iteration),
+// limits and attributes.
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_STAT, Message, MessageQueue, msgctl, msgget, msgsnd } from '../lib';
@@ -30,63 +30,101 @@ describe('MessageQueue', function () {
     assert.throws(() => MessageQueue.create(IPC_PRIVATE, { exclusive: 1 as unknown as boolean }), { name: 'TypeError' });
   });
 
-  it('sends strings, Buffers and typed arrays, and receives Buffers with text()', () => {
+  it('sends strings, Buffers and typed arrays, and receives Buffers with text()', async () => {
     const queue = track(MessageQueue.create(IPC_PRIVATE));
-    queue.send('héllo');
-    queue.send(Buffer.from([1, 2]), { type: 5 });
-    queue.send(new Float64Array([1.5]), { type: 3 });
-    const first = queue.receive();
+    const sent = queue.send('héllo');
+    assert.ok(sent instanceof Promise);
+    assert.equal(await sent, undefined);
+    await queue.send(Buffer.from([1, 2]), { type: 5 });
+    await queue.send(new Float64Array([1.5]), { type: 3 });
+    const first = await queue.receive();
     assert.ok(first instanceof Message);
     assert.deepEqual([first.type, first.text(), first.data.length], [1, 'héllo', 6]);
-    assert.equal(queue.receive({ type: -4 }).data.readDoubleLE(0), 1.5);
-    assert.deepEqual(queue.receive({ type: 5 }).data, Buffer.from([1, 2]));
-    assertErrno(() => queue.receive({ block: false }), 'ENOMSG', 'msgrcv');
+    assert.equal((await queue.receive({ type: -4 })).data.readDoubleLE(0), 1.5);
+    assert.deepEqual((await queue.receive({ type: 5 })).data, Buffer.from([1, 2]));
+    assertIpcError(await queue.receive({ block: false }).catch((error) => error), 'ENOMSG', 'msgrcv');
     queue.maxBytes = 2;
-    queue.send('ab', { block: false });
-    assertErrno(() => queue.send('c', { block: false }), 'EAGAIN', 'msgsnd');
-    assert.throws(() => queue.send('x', { type: 0 }), { name: 'RangeError', message: /"options.type"/ });
+    await queue.send('ab', { block: false });
+    assertIpcError(await queue.send('c', { block: false }).catch((error) => error), 'EAGAIN', 'msgsnd');
+    // Argument mistakes reject; they never throw.
+    const wrong = queue.send('x', { type: 0 });
+    await assert.rejects(wrong, { name: 'RangeError', message: /"options.type"/ });
+    await assert.rejects(queue.receive({ block: 'no' as unknown as boolean }), { name: 'TypeError', message: /"options.block"/ });
   });
 
-  it('receives messages of any size up to the system maximum without truncating', () => {
+  it('sendSync and receiveSync do the same on the calling thread', () => {
+    const queue = track(MessageQueue.create(IPC_PRIVATE));
+    assert.equal(queue.sendSync('héllo'), undefined);
+    queue.sendSync(Buffer.from([1, 2]), { type: 5 });
+    const first = queue.receiveSync();
+    assert.deepEqual([first.type, first.text()], [1, 'héllo']);
+    assert.deepEqual(queue.receiveSync({ type: 5 }).data, Buffer.from([1, 2]));
+    assertErrno(() => queue.receiveSync({ block: false }), 'ENOMSG', 'msgrcv');
+    queue.maxBytes = 2;
+    queue.sendSync('ab', { block: false });
+    assertErrno(() => queue.sendSync('c', { block: false }), 'EAGAIN', 'msgsnd');
+    assert.throws(() => queue.sendSync('x', { type: 0 }), { name: 'RangeError', message: /"options.type"/ });
+  });
+
+  it('receives messages of any size up to the system maximum without truncating', async () => {
     const queue = track(MessageQueue.create(IPC_PRIVATE));
     const max = MessageQueue.maxMessageSize;
     assert.equal(max, msgctl(0, IPC_INFO).msgmax);
     const big = Buffer.alloc(max, 7);
-    queue.send(big);
-    assert.deepEqual(queue.receive().data, big);
+    await queue.send(big);
+    assert.deepEqual((await queue.receive()).data, big);
+    queue.sendSync(big);
+    assert.deepEqual(queue.receiveSync().data, big);
   });
 
   it('refuses messages over the system maximum or the queue size, naming the limit', async () => {
     const queue = track(MessageQueue.create(IPC_PRIVATE));
     const max = MessageQueue.maxMessageSize;
     queue.maxBytes = max * 2;
-    assert.throws(() => queue.send(Buffer.alloc(max + 1)), { name: 'RangeError', message: /maximum message size, kernel.msgmax/ });
-    await assert.rejects(queue.sendAsync(Buffer.alloc(max + 1)), { name: 'RangeError', message: /kernel.msgmax/ });
+    assert.throws(() => queue.sendSync(Buffer.alloc(max + 1)), { name: 'RangeError', message: /maximum message size, kernel.msgmax/ });
+    await assert.rejects(queue.send(Buffer.alloc(max + 1)), { name: 'RangeError', message: /kernel.msgmax/ });
     // Over both limits: msgmax is the one that holds, whatever the queue's size.
-    assert.throws(() => queue.send(Buffer.alloc(max * 2 + 1)), { name: 'RangeError', message: new RegExp(`at most ${max} bytes .*kernel.msgmax`) });
+    const overBoth = { name: 'RangeError', message: new RegExp(`at most ${max} bytes .*kernel.msgmax`) };
+    assert.throws(() => queue.sendSync(Buffer.alloc(max * 2 + 1)), overBoth);
+    await assert.rejects(queue.send(Buffer.alloc(max * 2 + 1)), overBoth);
     queue.maxBytes = 10;
-    assert.throws(() => queue.send(Buffer.alloc(11)), { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ });
+    const overQueue = { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ };
+    assert.throws(() => queue.sendSync(Buffer.alloc(11)), overQueue);
+    await assert.rejects(queue.send(Buffer.alloc(11)), overQueue);
     // Not waiting, the same: EAGAIN would say "try again", and that never helps.
-    assert.throws(() => queue.send(Buffer.alloc(11), { block: false }), { name: 'RangeError', message: /at most 10 bytes \(the queue's maxBytes\)/ });
-    queue.send(Buffer.alloc(10));
-    assertErrno(() => queue.send(Buffer.alloc(1), { block: false }), 'EAGAIN', 'msgsnd');
-    assert.equal(queue.receive().data.length, 10);
-    await assert.rejects(queue.sendAsync(Buffer.alloc(11)), { name: 'RangeError', message: /queue's maxBytes/ });
+    assert.throws(() => queue.sendSync(Buffer.alloc(11), { block: false }), overQueue);
+    await assert.rejects(queue.send(Buffer.alloc(11), { block: false }), overQueue);
+    await queue.send(Buffer.alloc(10));
+    assertErrno(() => queue.sendSync(Buffer.alloc(1), { block: false }), 'EAGAIN', 'msgsnd');
+    assert.equal(queue.receiveSync().data.length, 10);
     assert.equal(queue.currentMessages, 0);
   });
 
   it('sends and receives without blocking the event loop', async () => {
     const queue = track(MessageQueue.create(IPC_PRIVATE));
-    const later = queue.receiveAsync({ type: 2 });
+    const later = queue.receive({ type: 2 });
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 1);
     await new Promise((resolve) => setTimeout(resolve, 30));
-    await queue.sendAsync('second', { type: 2 });
+    await queue.send('second', { type: 2 });
     clearInterval(ticker);
     assert.ok(ticks > 0);
     assert.equal((await later).text(), 'second');
-    await assert.rejects(queue.receiveAsync({ timeout: 5 }), { name: 'TimeoutError' });
-    await assert.rejects(queue.receiveAsync({ type: 'x' as unknown as number }), { name: 'TypeError', message: /"options.type"/ });
+    await assert.rejects(queue.receive({ timeout: 5 }), { name: 'TimeoutError' });
+    const controller = new AbortController();
+    const aborted = queue.receive({ signal: controller.signal });
+    controller.abort();
+    await assert.rejects(aborted, { name: 'AbortError' });
+    // A full queue: the send waits for room, off the event loop.
+    queue.maxBytes = 4;
+    await queue.send('full');
+    const waiting = queue.send('more', { type: 3 });
+    await sleep(20);
+    assert.equal(queue.currentMessages, 1);
+    assert.equal((await queue.receive()).text(), 'full');
+    await waiting;
+    assert.equal(queue.receiveSync().text(), 'more');
+    await assert.rejects(queue.receive({ type: 'x' as unknown as number }), { name: 'TypeError', message: /"options.type"/ });
   });
 
   it('iterates messages with for await until the queue is removed', async () => {
@@ -113,13 +151,13 @@ describe('MessageQueue', function () {
     }, { name: 'AbortError' });
   });
 
-  it('reads its attributes from IPC_STAT and sets mode, owner and maxBytes', () => {
+  it('reads its attributes from IPC_STAT and sets mode, owner and maxBytes', async () => {
     const queue = track(MessageQueue.create(IPC_PRIVATE, { mode: 0o660 }));
     assert.equal(queue.lastSendTime, null);
-    queue.send('abc');
-    queue.send('de');
+    await queue.send('abc');
+    queue.sendSync('de');
     assert.deepEqual([queue.currentMessages, queue.currentBytes, queue.lastSendPid, queue.lastReceivePid], [2, 5, process.pid, 0]);
-    queue.receive();
+    await queue.receive();
     assert.equal(queue.lastReceivePid, process.pid);
     assertRecent(queue.lastSendTime);
     assertRecent(queue.lastReceiveTime);
@@ -142,10 +180,14 @@ describe('MessageQueue', function () {
     msgsnd(id, 1, 'x');
     const queue = MessageQueue.create(msgctl(id, IPC_STAT).key, { exclusive: false });
     assert.equal(queue.id, id);
-    const waiting = queue.receiveAsync({ type: 2 });
+    const waiting = queue.receive({ type: 2 });
     await new Promise((resolve) => setTimeout(resolve, 10));
     queue.remove();
-    assertIpcError(await waiting.catch((error) => error), 'EIDRM', 'msgrcv');
+    const error = await waiting.catch((failure) => failure);
+    assertIpcError(error, 'EIDRM', 'msgrcv');
+    // It names the queue, as fs errors name the path.
+    assert.equal(error.message, `EIDRM: identifier removed, msgrcv id ${id}`);
+    assert.equal(error.id, id);
     assertErrno(() => queue.stat(), 'EINVAL', 'msgctl');
   });
 });

@@ -32,7 +32,7 @@ describe('msgget', () => {
     const key = randomKey();
     msg.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
     assertErrno(() => msgget(key, IPC_CREAT | IPC_EXCL | 0o600), 'EEXIST', 'msgget');
-    assert.throws(() => msgget(key, IPC_CREAT | IPC_EXCL | 0o600), { message: 'EEXIST: file exists, msgget', errno: -17 });
+    assert.throws(() => msgget(key, IPC_CREAT | IPC_EXCL | 0o600), { message: `EEXIST: file exists, msgget key 0x${(key >>> 0).toString(16).padStart(8, '0')}`, key, errno: -17 });
     assertErrno(() => msgget(randomKey(), 0o600), 'ENOENT', 'msgget');
   });
 

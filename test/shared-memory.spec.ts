@@ -120,6 +120,37 @@ describe('SharedMemory', function () {
     assert.throws(() => shm.write('x'), { code: 'ERR_INVALID_STATE' });
   });
 
+  it('attaches again after detach(), in the mode it was opened in', () => {
+    const shm = create(IPC_PRIVATE, 32);
+    shm.write('kept');
+    const first = shm.buffer;
+    assert.equal(shm.attach(), first, 'attached: the buffer it has');
+    shm.detach();
+    const again = shm.attach();
+    ipc.keep(again);
+    assert.equal(shm.attached, true);
+    assert.equal(shm.buffer, again);
+    assert.notEqual(again, first);
+    assert.equal(again.toString('utf8', 0, 4), 'kept');
+    assert.equal(shm.attachCount, 1);
+    const reader = SharedMemory.open({ id: shm.id }, { readOnly: true });
+    ipc.keep(reader.buffer);
+    reader.detach();
+    const view = reader.attach();
+    ipc.keep(view);
+    assert.ok(view instanceof ReadOnlyBuffer);
+    assert.equal(view.toString('utf8', 0, 4), 'kept');
+    // A segment gone is the kernel's error, naming it.
+    shm.detach();
+    reader.detach();
+    shm.remove();
+    assert.throws(() => shm.attach(), (error: Error & { id?: number }) => {
+      assert.match(error.message, new RegExp(`^EINVAL: invalid argument, shmat id ${shm.id}$`));
+      return error.id === shm.id;
+    });
+    assert.equal(shm.attached, false);
+  });
+
   it('notices a detach made with shmdt() on its buffer', () => {
     const shm = create(IPC_PRIVATE, 32);
     const buffer = shm.buffer;
@@ -153,7 +184,9 @@ describe('SharedMemory', function () {
     const key = randomKey();
     const shm = create(key, 32);
     shm.remove();
-    assert.equal(shm.key, IPC_PRIVATE);
+    // The kernel forgets the key; the object remembers what it was created with.
+    assert.equal(shm.stat().key, IPC_PRIVATE);
+    assert.equal(shm.key, key);
     shm.write('still usable');
     assertErrno(() => SharedMemory.open(key), 'ENOENT', 'shmget');
     shm.detach();

@@ -237,7 +237,7 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
       code: 'ENOMEM',
       syscall: 'shmat',
       message: `ENOMEM: segment ${segment.id} uses huge pages (SHM_HUGETLB) and not all of them can be had: touching a missing `
-        + 'one would kill the process with SIGBUS, shmat',
+        + `one would kill the process with SIGBUS, shmat id ${segment.id}`,
     };
     assert.deepEqual(attachAndTouch(segment, [], environment()), { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
   });
@@ -278,7 +278,7 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
     const refusal = {
       code: 'EINVAL',
       syscall: 'shmat',
-      message: `EINVAL: segment ${segment.id} may use huge pages, and without /proc kernel-ipc cannot tell their size, shmat`,
+      message: `EINVAL: segment ${segment.id} may use huge pages, and without /proc kernel-ipc cannot tell their size, shmat id ${segment.id}`,
     };
     assert.deepEqual(attachAndTouch(segment, noProc), { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
   });
@@ -625,7 +625,7 @@ describe('many attachments', function () {
       refusal: {
         code: 'ENOMEM',
         syscall: 'shmat',
-        message: `ENOMEM: kernel-ipc already holds ${most} attachments, the most it makes: the rest of vm.max_map_count is left to the rest of the process, shmat`,
+        message: `ENOMEM: kernel-ipc already holds ${most} attachments, the most it makes: the rest of vm.max_map_count is left to the rest of the process, shmat id ${id}`,
       },
       held: most,
       junk: 200000,

@@ -41,7 +41,8 @@ describe('shmget', () => {
     ipc.shmget(key, 64, IPC_CREAT | IPC_EXCL | 0o600);
     assertErrno(() => shmget(key, 64, IPC_CREAT | IPC_EXCL | 0o600), 'EEXIST', 'shmget');
     assert.throws(() => shmget(key, 64, IPC_CREAT | IPC_EXCL | 0o600), {
-      message: 'EEXIST: file exists, shmget',
+      message: `EEXIST: file exists, shmget key 0x${(key >>> 0).toString(16).padStart(8, '0')}`,
+      key,
       errno: -17,
     });
   });
@@ -298,7 +299,7 @@ describe('shared memory across processes', function () {
     const peer = startPeer();
     assert.deepEqual(await peer.request('dropPrivileges', 65534, 65534), [65534, 65534]);
     await assert.rejects(peer.request('shmget', key, 0, 0o600), { code: 'EACCES', syscall: 'shmget', errno: -13 });
-    await assert.rejects(peer.request('shmat', id, 0), { code: 'EACCES', syscall: 'shmat', message: 'EACCES: permission denied, shmat' });
+    await assert.rejects(peer.request('shmat', id, 0), { code: 'EACCES', syscall: 'shmat', message: `EACCES: permission denied, shmat id ${id}` });
     await assert.rejects(peer.request('shmctl', id, IPC_STAT), { code: 'EACCES', syscall: 'shmctl' });
     await assert.rejects(peer.request('shmctl', id, IPC_RMID), { code: 'EPERM', syscall: 'shmctl' });
 

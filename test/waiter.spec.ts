@@ -89,7 +89,8 @@ describe('promise calls that wait', function () {
     for (const { reason } of refused as PromiseRejectedResult[]) {
       assert.equal(reason.name, 'IpcError');
       assert.equal(reason.syscall, 'msgrcv');
-      assert.match(reason.message, /^EAGAIN: 128 calls already wait on threads of kernel-ipc, the most there can be at once \(calls that wait for the same thing share one\), msgrcv$/);
+      assert.match(reason.message, /^EAGAIN: 128 calls already wait on threads of kernel-ipc, the most there can be at once \(calls that wait for the same thing share one\), msgrcv id \d+$/);
+      assert.equal(reason.id, id);
     }
     assert.equal(results.length - refused.length, results.filter((result) => result.status === 'rejected' && result.reason.name === 'AbortError').length);
     // The threads are free again.
