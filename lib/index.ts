@@ -1,4 +1,7 @@
 // The public exports of kernel-ipc.
+// The declarations use Node's globals (Buffer, AbortSignal, ...): this brings them to consumers
+// whose `types` is [], the default since TypeScript 6.
+/// <reference types="node" preserve="true" />
 import { fifoConstants } from './fifo';
 import { ipcConstants } from './ipc';
 import { msgConstants } from './msg';
