@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { packageRoot } from '../lib/native';
 
 const esmConsumer = `
-import { constants, ftok, IpcError, SharedMemory, shmat, shmget } from 'kernel-ipc';
+import {
+  constants, ftok, IpcError, type Message, MessageQueue, Mutex, type MutexGuard, SemaphoreSet, SharedMemory, shmat, shmget,
+} from 'kernel-ipc';
 import { msgrcv } from 'kernel-ipc/promises';
 
 // True only when A and B are one type. any is no other type, so a declaration that fell back
@@ -31,6 +33,21 @@ true satisfies Same<ReturnType<typeof errnoName>, string | undefined>;
 true satisfies Same<typeof constants.IPC_CREAT, 512>;
 // @ts-expect-error a segment's size is a number of bytes
 shmget(key, '4096', 0);
+
+// The classes: methods that can wait return promises; their Sync forms block.
+const queue = MessageQueue.create();
+true satisfies Same<ReturnType<typeof queue.receive>, Promise<Message>>;
+true satisfies Same<ReturnType<typeof queue.receiveSync>, Message>;
+true satisfies Same<ReturnType<typeof SemaphoreSet.open>, Promise<SemaphoreSet>>;
+true satisfies Same<ReturnType<typeof SemaphoreSet.openSync>, SemaphoreSet>;
+true satisfies Same<ReturnType<Mutex['lock']>, Promise<MutexGuard>>;
+function locked(mutex: Mutex): boolean {
+  using guard = mutex.lockSync();
+  return guard.locked;
+}
+locked(Mutex.createSync());
+// @ts-expect-error an object's id is read-only
+queue.id = 1;
 `;
 
 const commonJsConsumer = `
