@@ -1,6 +1,6 @@
 // System V semaphore sets: the sem* mirror, its promise version, SemaphoreSet and Mutex.
 import { setTimeout as sleep } from 'node:timers/promises';
-import { invalidArgType, invalidArgValue, invalidState, type IpcError, naming, outOfRange, timeoutError } from './errors';
+import { abortError, invalidArgType, invalidArgValue, invalidState, type IpcError, naming, outOfRange, timeoutError } from './errors';
 import {
   createOrOpen, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_RMID, IPC_SET, IPC_STAT, IpcObject, type IpcSetOptions,
   type IpcTarget, permissionChanges, timeOf, validateTarget,
@@ -407,6 +407,8 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
 
   // A creator initialises right after it creates: polled with a backoff, on timers.
   async #initialised({ timeout, signal }: InitWait): Promise<void> {
+    // Aborted before it began, it does nothing, as any promise call.
+    if (signal?.aborted) throw abortError(signal.reason);
     if (timeout === undefined) return;
     const deadline = performance.now() + timeout;
     for (let delay = 1; this.stat().otime === 0; delay = Math.min(2 * delay, 50)) {
@@ -647,6 +649,16 @@ export class Mutex {
   /** open, blocking the thread while it waits for the initialisation. */
   static openSync(target: IpcTarget, options?: SemaphoreSetOpenSyncOptions): Mutex {
     return new Mutex(SemaphoreSet.openSync(target, options));
+  }
+
+  /** The key of its semaphore set, to open the lock elsewhere. */
+  get key(): number {
+    return this.semaphores.key;
+  }
+
+  /** The id of its semaphore set, to open the lock elsewhere with `{ id }`. */
+  get id(): number {
+    return this.semaphores.id;
   }
 
   /** Whether this Mutex holds the lock. */
