@@ -1,10 +1,12 @@
 // SemaphoreSet and Mutex: creation that is safe against the initialisation race, values,
 // acquire and release, and a lock between processes that a killed holder releases.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   GETALL, IPC_CREAT, IPC_EXCL, IPC_PRIVATE, IPC_STAT, Mutex, MutexGuard, SemaphoreSet, semctl, semop, SEMVMX, SETALL, SETVAL, SharedMemory,
 } from '../lib';
+import { packageRoot } from '../lib/native';
 import { assertIpcError, assertRecent, randomKey, useSemCleanup, usePeers, useShmCleanup, waitUntil } from './helpers';
 
 describe('SemaphoreSet', function () {
@@ -289,6 +291,41 @@ describe('Mutex', function () {
     // Disposing twice, or a Mutex that holds nothing, is fine.
     mutex[Symbol.dispose]();
     assert.equal(mutex.semaphores.getValue(), 1);
+  });
+
+  it('works with using and await using, where the syntax exists (Node 24)', function () {
+    try {
+      new Function('{ using nothing = null; }');
+    } catch {
+      this.skip();
+    }
+    const script = `
+      const { Mutex, SharedMemory } = require('kernel-ipc');
+      (async () => {
+        const mutex = await Mutex.create();
+        const seen = {};
+        {
+          await using guard = await mutex.lock();
+          seen.heldInside = mutex.held;
+        }
+        seen.heldAfterAwaitUsing = mutex.held;
+        {
+          using guard = mutex.lockSync();
+          guard.unlock();
+        }
+        seen.heldAfterUsing = mutex.held;
+        let segment;
+        {
+          using shm = SharedMemory.create(null, 16);
+          segment = shm;
+          shm.remove();
+        }
+        seen.attachedAfterUsing = segment.attached;
+        mutex.remove();
+        process.stdout.write(JSON.stringify(seen));
+      })();`;
+    const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: packageRoot, encoding: 'utf8' }));
+    assert.deepEqual(seen, { heldInside: true, heldAfterAwaitUsing: false, heldAfterUsing: false, attachedAfterUsing: false });
   });
 
   it('hands the lock between async waiters in turn, without blocking the event loop', async () => {
