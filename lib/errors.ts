@@ -52,11 +52,17 @@ export function naming(error: unknown, subject: Subject): unknown {
     return error;
   }
   const header = `${error.name}: ${error.message}`;
+  // V8 writes the stack, message first, when it is first read: read it before the message
+  // changes. A user's Error.prepareStackTrace may throw; the error is named all the same.
+  let stack: unknown;
+  try {
+    stack = error.stack;
+  } catch {
+    stack = undefined;
+  }
   const [name, value] = 'key' in subject ? ['key', subject.key] : ['id', subject.id];
   error.message += ` ${name} ${name === 'key' ? keyText(value) : value}`;
   Object.defineProperty(error, name, { value, enumerable: true });
-  // V8 wrote the message into the stack when it made the error.
-  const { stack } = error;
   if (typeof stack === 'string' && stack.startsWith(header)) error.stack = `${error.name}: ${error.message}${stack.slice(header.length)}`;
   return error;
 }

@@ -172,7 +172,8 @@ export function msgsndAsync(
     return Promise.reject(error);
   }
   const earlier = sendsWaiting[msqid];
-  // Waiting its turn, the message is copied now, as it is when sent at once.
+  // Waiting its turn, the message is copied now, as it is when sent at once (toBytes gave a
+  // view with bytes, whose buffer is attached).
   if (earlier !== undefined) bytes = slice.call(bytes);
   let waiting = false;
   const sent = wait<void>('msgsnd', waitOptions, (ref) => {
@@ -444,7 +445,13 @@ export class MessageQueue extends IpcObject<MsqidDs> {
   #sendable(data: string | ArrayBufferView, block: boolean): Uint8Array {
     const bytes = toBytes(data);
     if (!block) return bytes;
-    const qbytes = this.maxBytes;
+    let qbytes: number;
+    try {
+      qbytes = this.maxBytes;
+    } catch {
+      // The queue is gone: let the send say so.
+      return bytes;
+    }
     if (bytes.length <= qbytes) return bytes;
     const max = MessageQueue.maxMessageSize;
     if (bytes.length > max) throw messageMaxError(bytes, max);

@@ -333,6 +333,8 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
   static async create(key?: number | null, options?: SemaphoreSetCreateOptions): Promise<SemaphoreSet> {
     const validOptions = validateOptions<SemaphoreSetCreateOptions>(options);
     const init = validateInitWait(validOptions);
+    // Aborted before it began, it makes nothing, as any promise call.
+    if (init.signal?.aborted) throw abortError(init.signal.reason);
     const { set, opened } = SemaphoreSet.#make(key, validOptions);
     if (opened) await set.#initialised(init);
     return set;
@@ -452,7 +454,7 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
   }
 
   /** Apply `ops` atomically once they can be, waiting off the event loop; see kernel-ipc/promises semop. */
-  op(ops: SemOp[], options?: WaitOptions): Promise<void> {
+  async op(ops: SemOp[], options?: WaitOptions): Promise<void> {
     return semopAsync(this.id, ops, undefined, options);
   }
 
@@ -668,9 +670,10 @@ export class Mutex {
 
   /** Take the lock, waiting off the event loop while another holds it. */
   async lock(options?: WaitOptions): Promise<MutexGuard> {
+    const { signal, timeout, ref } = validateOptions<WaitOptions>(options);
     this.#waiting++;
     try {
-      await this.semaphores.acquire(this.index, { ...validateOptions<WaitOptions>(options), undo: true });
+      await this.semaphores.acquire(this.index, { signal, timeout, ref, undo: true });
     } finally {
       this.#waiting--;
     }

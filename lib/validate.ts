@@ -78,9 +78,9 @@ export function validatePath(value: unknown, name = 'path'): string {
 /** Bytes to copy in: a string (UTF-8), a Buffer or any TypedArray/DataView. */
 export function toBytes(value: unknown, name = 'data'): Uint8Array {
   if (typeof value === 'string') return Buffer.from(value, 'utf8');
-  if (value instanceof Uint8Array) return value;
+  // A view over a detached buffer has no bytes (and no buffer to view again).
+  if (value instanceof Uint8Array) return value.byteLength === 0 ? new Uint8Array(0) : value;
   if (ArrayBuffer.isView(value)) {
-    // A view over a detached buffer has no bytes (and no buffer to view again).
     return value.byteLength === 0 ? new Uint8Array(0) : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
   throw invalidArgType(name, 'of type string or an instance of Buffer, TypedArray or DataView', value);

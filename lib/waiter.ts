@@ -143,7 +143,16 @@ function waitFor<T, R>(
     let stoppedBy: Error | undefined;
     let timer: NodeJS.Timeout | undefined;
     let aborted = false;
-    const failed = (error: unknown) => reject(subject === undefined ? error : naming(error, subject));
+    // Naming the subject must not keep the call from settling.
+    const failed = (error: unknown) => {
+      let named = error;
+      try {
+        if (subject !== undefined) named = naming(error, subject);
+      } catch {
+        named = error;
+      }
+      reject(named);
+    };
 
     // After the promise has settled, so that nothing it runs can keep it from settling; and
     // nothing it throws may reach the addon, which would take the result back.

@@ -181,6 +181,8 @@ describe('the classes', function () {
       assert.throws(() => open(key), (error: Error & { key?: number; id?: number }) => {
         assert.equal(error.message, `ENOENT: no such file or directory, ${syscall} key 0x${hex}`);
         assert.deepEqual([error.key, error.id], [key, undefined]);
+        // The stack says it once.
+        assert.equal(error.stack!.split('\n')[0], `IpcError: ${error.message}`);
         return true;
       });
       const object = made(key);
@@ -194,6 +196,33 @@ describe('the classes', function () {
       });
     });
   }
+
+  it('return promises from every method that can wait, whatever they are given', async () => {
+    const set = SemaphoreSet.createSync(IPC_PRIVATE);
+    sem.track(set.id);
+    const queue = MessageQueue.create(IPC_PRIVATE);
+    msg.track(queue.id);
+    const mutex = new Mutex(set);
+    // Called on objects that are not what they claim (private fields missing) or with garbage.
+    const calls: Array<[string, () => unknown]> = [
+      ['SemaphoreSet#op', () => SemaphoreSet.prototype.op.call(Object.create(SemaphoreSet.prototype), [])],
+      ['SemaphoreSet#acquire', () => SemaphoreSet.prototype.acquire.call(Object.create(SemaphoreSet.prototype), [] as never)],
+      ['SemaphoreSet#waitForZero', () => set.waitForZero(0, null as never)],
+      ['SemaphoreSet.create', () => SemaphoreSet.create('x' as never)],
+      ['SemaphoreSet.open', () => SemaphoreSet.open(new Proxy({}, { get: () => { throw new Error('trap'); } }) as never)],
+      ['MessageQueue#send', () => MessageQueue.prototype.send.call(Object.create(MessageQueue.prototype), 'x')],
+      ['MessageQueue#receive', () => queue.receive({ get type(): number { throw new Error('getter'); } })],
+      ['Mutex#lock', () => Mutex.prototype.lock.call(Object.create(Mutex.prototype))],
+      ['Mutex#withLock', () => mutex.withLock(null as never)],
+      ['Mutex.create', () => Mutex.create(undefined, 5 as never)],
+      ['Mutex.open', () => Mutex.open(0)],
+    ];
+    for (const [name, call] of calls) {
+      const result = call();
+      assert.ok(result instanceof Promise, `${name} returned no promise`);
+      await assert.rejects(result as Promise<unknown>, Error, name);
+    }
+  });
 
   it('retries a random key that is taken', () => {
     // The first random keys drawn are taken: each class must skip them, not fail.

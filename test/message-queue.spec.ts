@@ -127,6 +127,25 @@ describe('MessageQueue', function () {
     await assert.rejects(queue.receive({ type: 'x' as unknown as number }), { name: 'TypeError', message: /"options.type"/ });
   });
 
+  it('settles a failed receive even when reading an error\'s stack throws', async () => {
+    const queue = track(MessageQueue.create(IPC_PRIVATE));
+    const waiting = queue.receive();
+    await sleep(20);
+    const { prepareStackTrace } = Error;
+    // A broken stack hook (a source-map tool, say) must not leave the promise unsettled.
+    Error.prepareStackTrace = () => {
+      throw new Error('broken hook');
+    };
+    try {
+      queue.remove();
+      const error = await waiting.catch((failure) => failure);
+      assert.equal(error.code, 'EIDRM');
+      assert.equal(error.id, queue.id);
+    } finally {
+      Error.prepareStackTrace = prepareStackTrace;
+    }
+  });
+
   it('iterates messages with for await until the queue is removed', async () => {
     const key = randomKey();
     const queue = track(MessageQueue.create(key));

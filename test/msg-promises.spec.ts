@@ -53,6 +53,23 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
     assert.deepEqual(received, ['s1', 's2', 's3', 's4']);
   });
 
+  it('take a detached buffer as no bytes while earlier sends wait, as when none do', async () => {
+    const id = msg.queue();
+    msgctl(id, IPC_SET, { qbytes: 4 });
+    msgsndSync(id, 1, 'full');
+    const waiting = msgsnd(id, 2, 'next');
+    const detached = new Uint8Array(8);
+    structuredClone(detached.buffer, { transfer: [detached.buffer] });
+    // Copied while it waits its turn: a detached buffer has nothing to copy, and must not throw.
+    const empty = msgsnd(id, 3, detached);
+    assert.ok(empty instanceof Promise);
+    assert.equal(msgrcvSync(id, 64).data.toString(), 'full');
+    await waiting;
+    await empty;
+    assert.equal(msgrcvSync(id, 64, 3).data.length, 0);
+    assert.equal(msgrcvSync(id, 64, 2).data.toString(), 'next');
+  });
+
   it('reject with AbortError or TimeoutError when stopped before the kernel acted', async () => {
     const id = msg.queue();
     const reason = new Error('stop');

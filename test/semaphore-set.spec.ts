@@ -223,6 +223,11 @@ describe('SemaphoreSet', function () {
     assert.throws(() => SemaphoreSet.openSync(IPC_PRIVATE), { name: 'TypeError', message: /'key'/ });
     await assert.rejects(SemaphoreSet.open(IPC_PRIVATE), { name: 'TypeError', message: /'key'/ });
     await assert.rejects(SemaphoreSet.open(randomKey(), { signal: {} as AbortSignal }), { name: 'TypeError', message: /"options.signal"/ });
+    // Aborted before it began, create makes nothing.
+    const key = randomKey();
+    await assert.rejects(SemaphoreSet.create(key, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    await assert.rejects(Mutex.create(key, { signal: AbortSignal.abort() }), { name: 'AbortError' });
+    assert.throws(() => SemaphoreSet.openSync(key), (error) => assertIpcError(error, 'ENOENT', 'semget'));
     assert.throws(() => SemaphoreSet.openSync(randomKey()), (error) => assertIpcError(error, 'ENOENT', 'semget'));
     await assert.rejects(SemaphoreSet.open(randomKey()), (error) => assertIpcError(error, 'ENOENT', 'semget'));
   });
@@ -389,5 +394,9 @@ describe('Mutex', function () {
     await assert.rejects(mutex.withLock(5 as never), { name: 'TypeError', message: /"fn"/ });
     await assert.rejects(mutex.lock({ timeout: -1 }), { name: 'RangeError', message: /"options.timeout"/ });
     assert.equal(mutex.held, false);
+    // A lock takes one, whatever else the options say.
+    const guard = await mutex.lock({ delta: 2, block: false } as never);
+    assert.equal(mutex.semaphores.getValue(), 0);
+    guard.unlock();
   });
 });
