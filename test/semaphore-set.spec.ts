@@ -318,24 +318,27 @@ describe('Mutex', function () {
       (async () => {
         const mutex = await Mutex.create();
         const seen = {};
-        {
-          await using guard = await mutex.lock();
-          seen.heldInside = mutex.held;
+        try {
+          {
+            await using guard = await mutex.lock();
+            seen.heldInside = mutex.held;
+          }
+          seen.heldAfterAwaitUsing = mutex.held;
+          {
+            using guard = mutex.lockSync();
+            guard.unlock();
+          }
+          seen.heldAfterUsing = mutex.held;
+          let segment;
+          {
+            using shm = SharedMemory.create(null, 16);
+            segment = shm;
+            shm.remove();
+          }
+          seen.attachedAfterUsing = segment.attached;
+        } finally {
+          mutex.remove();
         }
-        seen.heldAfterAwaitUsing = mutex.held;
-        {
-          using guard = mutex.lockSync();
-          guard.unlock();
-        }
-        seen.heldAfterUsing = mutex.held;
-        let segment;
-        {
-          using shm = SharedMemory.create(null, 16);
-          segment = shm;
-          shm.remove();
-        }
-        seen.attachedAfterUsing = segment.attached;
-        mutex.remove();
         process.stdout.write(JSON.stringify(seen));
       })();`;
     const seen = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: packageRoot, encoding: 'utf8' }));
