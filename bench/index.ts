@@ -1,5 +1,6 @@
 // npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
 import { fifos } from './fifo';
+import { futexes } from './futex';
 import { messageQueues } from './msg';
 import { pendingCalls } from './pending';
 import { semaphores } from './sem';
@@ -9,6 +10,7 @@ async function main(): Promise<void> {
   sharedMemory();
   await messageQueues();
   await semaphores();
+  await futexes();
   await fifos();
   await pendingCalls();
 }

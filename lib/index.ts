@@ -11,6 +11,8 @@ import { signalConstants } from './signals';
 
 export { IpcError } from './errors';
 export { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from './fifo';
+export * as futex from './futex';
+export type { FutexOutcome, FutexWaitAsyncOptions, FutexWaitOptions } from './futex';
 export type { FifoReaderOptions } from './fifo';
 export {
   ftok, IPC_CREAT, IPC_CREX, IPC_EXCL, IPC_INFO, IPC_NOWAIT, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, KEY_MAX, KEY_MIN,

@@ -54,6 +54,9 @@ export interface NativeSiginfo {
   value?: number;
 }
 
+/** How a futex wait ended, as Atomics.wait says it. */
+export type FutexOutcome = 'ok' | 'not-equal' | 'timed-out';
+
 /** A SHM_RDONLY mapping: an opaque handle that only the addon reads through. */
 export type ReadOnlyMapping = { readonly __brand: 'ReadOnlyMapping' };
 
@@ -96,6 +99,9 @@ export interface Native {
   semctl(semid: number, semnum: number, cmd: number, arg: number | Int32Array, uid: number, gid: number, mode: number): unknown;
   mkfifo(path: string, mode: number): void;
   /** A non-blocking descriptor; for writing, ENXIO while the FIFO has no reader. */
+  futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): FutexOutcome;
+  futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number, ref: boolean): FutexOutcome | number;
+  futexWake(view: Int32Array, index: number, count: number): number;
   fifoOpen(path: string, forWriting: boolean): number;
   /** { fd } when the FIFO has a reader, else the id of a waiter call that resolves with it. */
   fifoOpenWriterAsync(path: string, ref: boolean): number | { fd: number };

@@ -4,6 +4,7 @@
 #include "env_data.h"
 #include "errors.h"
 #include "fifo.h"
+#include "futex.h"
 #include "ipc.h"
 #include "msg.h"
 #include "sem.h"
@@ -40,6 +41,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("semop", Napi::Function::New(env, Semop));
   exports.Set("semopAsync", Napi::Function::New(env, SemopAsync));
   exports.Set("semctl", Napi::Function::New(env, Semctl));
+  exports.Set("futexWait", Napi::Function::New(env, FutexWait));
+  exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync));
+  exports.Set("futexWake", Napi::Function::New(env, FutexWake));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("fifoOpen", Napi::Function::New(env, FifoOpen));
   exports.Set("fifoOpenWriterAsync", Napi::Function::New(env, FifoOpenWriterAsync));

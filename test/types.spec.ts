@@ -9,7 +9,8 @@ import { packageRoot } from '../lib/native';
 
 const esmConsumer = `
 import {
-  constants, ftok, IpcError, type Message, MessageQueue, Mutex, type MutexGuard, SemaphoreSet, SharedMemory, shmat, shmget,
+  constants, ftok, futex, IpcError, type Message, MessageQueue, Mutex, type MutexGuard, SemaphoreSet, SharedMemory, shmat,
+  shmget,
 } from 'kernel-ipc';
 import { msgrcv } from 'kernel-ipc/promises';
 
@@ -48,6 +49,8 @@ function locked(mutex: Mutex): boolean {
 locked(Mutex.createSync());
 // @ts-expect-error an object's id is read-only
 queue.id = 1;
+true satisfies Same<ReturnType<typeof futex.wait>, 'ok' | 'not-equal' | 'timed-out'>;
+true satisfies Same<ReturnType<typeof futex.waitAsync>, Promise<'ok' | 'not-equal' | 'timed-out'>>;
 `;
 
 const commonJsConsumer = `

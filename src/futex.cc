@@ -1,0 +1,173 @@
+#include "futex.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+
+#include "errors.h"
+#include "waiter.h"
+
+namespace kernel_ipc {
+namespace {
+
+// The word `index` of `view`; TypeScript checked that the view is over an
+// attachment and that the index is in it.
+int32_t* WordOf(const Napi::CallbackInfo& info) {
+  auto view = info[0].As<Napi::Int32Array>();
+  return view.Data() + info[1].As<Napi::Number>().Int64Value();
+}
+
+int32_t Load(const int32_t* word) {
+  return reinterpret_cast<const std::atomic<int32_t>*>(word)->load(std::memory_order_seq_cst);
+}
+
+// Where a wait of `timeoutMs` (< 0: for ever) ends, on CLOCK_MONOTONIC, which
+// FUTEX_WAIT_BITSET measures absolutely, so that a wait restarted after
+// EINTR still ends on time.
+struct Deadline {
+  bool forever;
+  struct timespec at;
+};
+
+Deadline DeadlineAfter(double timeoutMs) {
+  Deadline deadline{timeoutMs < 0, {0, 0}};
+  if (deadline.forever) return deadline;
+  clock_gettime(CLOCK_MONOTONIC, &deadline.at);
+  double seconds = timeoutMs / 1000;
+  // Far enough is for ever: time_t would overflow.
+  if (seconds > 1e12) {
+    deadline.forever = true;
+    return deadline;
+  }
+  auto whole = static_cast<time_t>(seconds);
+  deadline.at.tv_sec += whole;
+  deadline.at.tv_nsec += static_cast<long>((seconds - static_cast<double>(whole)) * 1e9);
+  if (deadline.at.tv_nsec >= 1000000000L) {
+    deadline.at.tv_sec += 1;
+    deadline.at.tv_nsec -= 1000000000L;
+  }
+  return deadline;
+}
+
+bool Passed(const Deadline& deadline) {
+  if (deadline.forever) return false;
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return now.tv_sec > deadline.at.tv_sec || (now.tv_sec == deadline.at.tv_sec && now.tv_nsec >= deadline.at.tv_nsec);
+}
+
+long FutexWaitUntil(int32_t* word, int32_t expected, const Deadline& deadline) {
+  return syscall(SYS_futex, word, FUTEX_WAIT_BITSET, expected, deadline.forever ? nullptr : &deadline.at, nullptr,
+                 FUTEX_BITSET_MATCH_ANY);
+}
+
+enum Outcome { kOk, kNotEqual, kTimedOut };
+
+Napi::Value OutcomeToString(Napi::Env env, Outcome outcome) {
+  static const char* const names[] = {"ok", "not-equal", "timed-out"};
+  return Napi::String::New(env, names[outcome]);
+}
+
+// Without waiting: the outcome if there is one, else -1 (the wait must block).
+int Immediate(const int32_t* word, int32_t expected, const Deadline& deadline) {
+  if (Load(word) != expected) return kNotEqual;
+  if (Passed(deadline)) return kTimedOut;
+  return -1;
+}
+
+class WaitCall : public BlockingCall {
+ public:
+  WaitCall(int32_t* word, int32_t expected, Deadline deadline) : word_(word), expected_(expected), deadline_(deadline) {}
+
+  const char* Syscall() const override { return "futex"; }
+
+  // Each wait has a line, and so a thread, of its own: waits sharing one
+  // would take turns, and a wake for all would find only the first waiting.
+  int Run(bool block) override {
+    if (!block) {
+      int outcome = Immediate(word_, expected_, deadline_);
+      if (outcome < 0) return kWouldBlock;
+      outcome_ = static_cast<Outcome>(outcome);
+      return 0;
+    }
+    if (FutexWaitUntil(word_, expected_, deadline_) == 0) {
+      outcome_ = kOk;
+      return 0;
+    }
+    if (errno == EAGAIN) {
+      outcome_ = kNotEqual;
+      return 0;
+    }
+    if (errno == ETIMEDOUT) {
+      outcome_ = kTimedOut;
+      return 0;
+    }
+    return errno;
+  }
+
+  Napi::Value Result(Napi::Env env) override { return OutcomeToString(env, outcome_); }
+
+ private:
+  // Kept mapped by JavaScript, which holds the view until the call settles.
+  int32_t* word_;
+  int32_t expected_;
+  Deadline deadline_;
+  Outcome outcome_ = kOk;
+};
+
+}  // namespace
+
+Napi::Value FutexWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* word = WordOf(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
+  Outcome outcome = kOk;
+  // A wait that would block has nothing to report after EINTR but to wait
+  // again; once the process is exiting it fails with EINTR instead.
+  long result = RetryBlocking(true, EWOULDBLOCK, [&](bool mayWait) -> long {
+    if (!mayWait) {
+      int immediate = Immediate(word, expected, deadline);
+      if (immediate < 0) {
+        errno = EWOULDBLOCK;  // it would wait
+        return -1;
+      }
+      outcome = static_cast<Outcome>(immediate);
+      return 0;
+    }
+    if (FutexWaitUntil(word, expected, deadline) == 0) return 0;
+    if (errno == EAGAIN) outcome = kNotEqual;
+    else if (errno == ETIMEDOUT) outcome = kTimedOut;
+    else return -1;
+    return 0;
+  });
+  if (result == -1) throw ErrnoError(env, errno, "futex");
+  return OutcomeToString(env, outcome);
+}
+
+Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* word = WordOf(info);
+  int32_t expected = info[2].As<Napi::Number>().Int32Value();
+  Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
+  bool ref = info[4].As<Napi::Boolean>().Value();
+  return CompleteOrStart(env, std::make_unique<WaitCall>(word, expected, deadline), ref);
+}
+
+Napi::Value FutexWake(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int32_t* word = WordOf(info);
+  double count = info[2].As<Napi::Number>().DoubleValue();
+  int wake = count >= INT_MAX ? INT_MAX : static_cast<int>(count);
+  long woken = syscall(SYS_futex, word, FUTEX_WAKE, wake, nullptr, nullptr, 0);
+  if (woken == -1) throw ErrnoError(env, errno, "futex");
+  return Napi::Number::New(env, static_cast<double>(woken));
+}
+
+}  // namespace kernel_ipc
