@@ -39,10 +39,14 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** The system call the main thread of `pid` is blocked in, by number, if any. */
-function blockedIn(pid: number): number | undefined {
-  const [number] = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ');
-  return /^\d+$/.test(number) ? Number(number) : undefined;
+/**
+ * Whether the main thread of `pid` is blocked in a shared futex wait (`op`: FUTEX_WAIT is 0,
+ * FUTEX_WAIT_BITSET 9; runtimes wait on private futexes, with op 128 or more) for the word
+ * to change from 0.
+ */
+function inFutexWait(pid: number, sysFutex: number, op: number): boolean {
+  const [number, , givenOp, value] = readFileSync(`/proc/${pid}/syscall`, 'utf8').split(' ');
+  return Number(number) === sysFutex && Number(givenOp) === op && Number(value) === 0;
 }
 
 describe('futex', function () {
@@ -128,7 +132,7 @@ describe('futex', function () {
     waiter.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
     await waitUntil(() => out.startsWith('futex '));
     const sysFutex = Number(out.split(/\s/)[1]);
-    await waitUntil(() => blockedIn(waiter.pid!) === sysFutex);
+    await waitUntil(() => inFutexWait(waiter.pid!, sysFutex, 0));
     Atomics.store(view, 0, 7);
     assert.equal(futex.notify(view, 0), 1);
     await once(waiter, 'exit');
@@ -142,7 +146,7 @@ describe('futex', function () {
     const node = spawn(process.execPath, ['-e', script, String(id)], { cwd: packageRoot, stdio: ['ignore', 'pipe', 'inherit'] });
     let said = '';
     node.stdout.setEncoding('utf8').on('data', (chunk: string) => (said += chunk));
-    await waitUntil(() => blockedIn(node.pid!) === sysFutex);
+    await waitUntil(() => inFutexWait(node.pid!, sysFutex, 9));
     const { stdout: woke } = await run(program, [String(id), 'wake']);
     await once(node, 'exit');
     assert.deepEqual([woke.trim(), said], ['1', 'ok']);
