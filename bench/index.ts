@@ -1,17 +1,89 @@
-// npm run bench: medians of several runs, printed side by side. Timings live here, never in tests.
-import { fifos } from './fifo';
-import { futexes } from './futex';
-import { messageQueues } from './msg';
+// npm run bench [-- --quick] [-- --json]: every mechanism side by side, in real processes.
+// Runs of all rows interleave (run 1 of each row, then run 2...), and ratios are medians of
+// per-run ratios, so that what the machine does meanwhile weighs on both sides of a ratio.
+// Prints the table (or, with --json, only JSON rows) and writes bench-results/.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../lib/native';
 import { pendingCalls } from './pending';
-import { semaphores } from './sem';
-import { sharedMemory } from './shm';
+import { inUnit, median, type Row, svg, table } from './report';
+import { bulkTransfers, type Mechanism, roundTrips, type Session, SOCKET } from './sessions';
+import { moreMeasurements } from './shm';
+
+const quick = process.argv.includes('--quick');
+const json = process.argv.includes('--json');
+const RUNS = quick ? 3 : 7;
+const ROUND_TRIPS = quick ? 1000 : 5000;
+// 1 GiB moved per row in all: RUNS runs and a warm-up.
+const MEBIBYTES = quick ? 32 : 1024 / (RUNS + 1);
+
+function progress(text: string): void {
+  if (!json) process.stderr.write(`\r\x1b[K${text}`);
+}
+
+async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row[]> {
+  const sessions: Array<Session | undefined> = [];
+  try {
+    for (const mechanism of mechanisms) {
+      progress(`starting ${mechanism.name}`);
+      sessions.push(await mechanism.start());
+    }
+    const nanos: number[][] = mechanisms.map(() => []);
+    // Run 0 warms up and is dropped.
+    for (let run = 0; run <= RUNS; run++) {
+      for (const [i, session] of sessions.entries()) {
+        if (session === undefined) continue;
+        progress(`run ${run}/${RUNS}: ${mechanisms[i].name}`);
+        const value = await session.run(count);
+        if (run > 0) nanos[i].push(value);
+      }
+    }
+    const byName = new Map(mechanisms.map((mechanism, i) => [mechanism.name, nanos[i]]));
+    const rows: Row[] = [];
+    for (const [i, mechanism] of mechanisms.entries()) {
+      if (sessions[i] === undefined) continue;
+      const { metric } = mechanism;
+      const runs = nanos[i];
+      // Time for time, throughput for throughput: a ratio above 1 is slower, or faster.
+      const against = (other: number[] | undefined) => (other === undefined || other.length === 0 || other === runs
+        ? undefined
+        : median(runs.map((value, run) => (metric === 'rtt_us' ? value / other[run] : other[run] / value))));
+      rows.push({
+        name: mechanism.name,
+        metric,
+        median: inUnit(metric, median(runs)),
+        runs: runs.map((value) => inUnit(metric, value)),
+        ...(mechanism.floor !== undefined && byName.get(mechanism.floor)?.length
+          ? { floor: mechanism.floor, vsFloor: against(byName.get(mechanism.floor)) }
+          : {}),
+        ...(mechanism.name.startsWith('C ') ? {} : { vsSocket: against(byName.get(SOCKET[metric])) }),
+      });
+    }
+    return rows;
+  } finally {
+    for (const session of sessions) await session?.close();
+  }
+}
 
 async function main(): Promise<void> {
-  sharedMemory();
-  await messageQueues();
-  await semaphores();
-  await futexes();
-  await fifos();
+  const rows = [...await measureGroup(roundTrips, ROUND_TRIPS), ...await measureGroup(bulkTransfers, MEBIBYTES)];
+  progress('');
+  if (!json) process.stderr.write('\r\x1b[K');
+  const title = `kernel-ipc ${quick ? 'quick ' : ''}benchmark, Node ${process.version}, ${cpus().length} CPUs: medians of ${RUNS} interleaved runs`;
+  const dir = join(packageRoot, 'bench-results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, date: new Date().toISOString(), rows }, null, 2)}\n`);
+  writeFileSync(join(dir, 'results.svg'), svg(rows, title));
+  if (json) {
+    process.stdout.write(`[\n${rows.map(({ name, metric, median: value }) => JSON.stringify({ name, metric, median: value })).join(',\n')}\n]\n`);
+    return;
+  }
+  console.log(title);
+  console.log(table(rows));
+  console.log(`\n(also in ${join('bench-results', 'results.json')} and results.svg)`);
+  if (quick) return;
+  moreMeasurements();
   await pendingCalls();
 }
 

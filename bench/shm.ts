@@ -1,13 +1,27 @@
-// Shared memory: attaching, copying and reading, beside plain Buffers.
+// What else costs: attaching, copying and reading shared memory beside plain Buffers, and a
+// process-wide sigprocmask.
 import { randomFillSync } from 'node:crypto';
-import { IPC_PRIVATE, IPC_RMID, shmat, shmctl, shmdt, shmget, SHM_RDONLY } from '../lib';
+import { readdirSync } from 'node:fs';
+import { IPC_PRIVATE, IPC_RMID, SIG_BLOCK, SIG_UNBLOCK, shmat, shmctl, shmdt, shmget, SHM_RDONLY, sigprocmask } from '../lib';
 import { measure, row, RUNS } from './measure';
 
-export function sharedMemory(): void {
+export function moreMeasurements(): void {
+  sharedMemory();
+  const threads = readdirSync('/proc/self/task').length;
+  console.log(`\nsignals (median of ${RUNS} runs)`);
+  row(`sigprocmask, every one of ${threads} threads`, measure(2000, () => {
+    for (let i = 0; i < 1000; i++) {
+      sigprocmask(SIG_BLOCK, ['SIGUSR2']);
+      sigprocmask(SIG_UNBLOCK, ['SIGUSR2']);
+    }
+  }), 'op');
+}
+
+function sharedMemory(): void {
   const MiB = 1024 * 1024;
   const id = shmget(IPC_PRIVATE, 64 * MiB, 0o600);
   try {
-    console.log(`shared memory (median of ${RUNS} runs)`);
+    console.log(`\nshared memory (median of ${RUNS} runs)`);
     const pairs = 2000;
     const small = shmget(IPC_PRIVATE, 4096, 0o600);
     try {

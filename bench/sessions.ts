@@ -1,0 +1,325 @@
+// What each benchmark row measures: a session set up once (peer processes started, objects
+// made) whose runs interleave with the other rows' runs (see index.ts).
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  createFifoReader, futex, IPC_CREAT, IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, msgrcv, msgsnd, openFifoWriter,
+  semctl, semget, semop, shmat, shmctl, shmdt, shmget,
+} from '../lib';
+import * as promises from '../lib/promises';
+import { Floor, type FloorMode } from './floors';
+
+export const MiB = 1024 * 1024;
+const payload = Buffer.alloc(64, 'x');
+
+export interface Session {
+  /** Nanoseconds per round trip, or per MiB moved, over `count` of them. */
+  run(count: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface Mechanism {
+  name: string;
+  metric: 'rtt_us' | 'gbps';
+  /** The C program this row is compared with. */
+  floor?: string;
+  /** Undefined where it cannot run here (no C compiler). */
+  start(): Promise<Session | undefined>;
+}
+
+function timed(count: number, body: () => void): number {
+  const started = process.hrtime.bigint();
+  body();
+  return Number(process.hrtime.bigint() - started) / count;
+}
+
+async function timedAsync(count: number, body: () => Promise<void>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await body();
+  return Number(process.hrtime.bigint() - started) / count;
+}
+
+function echo(...args: string[]): ChildProcess {
+  return fork(join(__dirname, 'echo.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+async function ended(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  await once(child, 'exit');
+}
+
+function floor(mode: FloorMode): () => Promise<Session | undefined> {
+  return async () => Floor.start(mode);
+}
+
+/** Reads exactly `bytes` from `socket` per call. */
+function reader(socket: Socket | NodeJS.ReadableStream): (bytes: number) => Promise<void> {
+  let missing = 0;
+  let done: () => void = () => {};
+  socket.on('data', (chunk: Buffer) => {
+    missing -= chunk.length;
+    if (missing <= 0) done();
+  });
+  return (bytes) => new Promise<void>((resolve) => {
+    missing += bytes;
+    done = resolve;
+  });
+}
+
+const futexRoundTrip = (kind: 'sync' | 'async') => async (): Promise<Session> => {
+  const id = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600);
+  const buffer = shmat(id);
+  shmctl(id, IPC_RMID);
+  const words = new Int32Array(buffer.buffer, buffer.byteOffset, 3);
+  const child = echo('futex', String(id));
+  let round = 0;
+  return {
+    run: (count) => (kind === 'sync'
+      ? Promise.resolve(timed(count, () => {
+        for (let i = 0; i < count; i++) {
+          Atomics.store(words, 0, ++round);
+          futex.notify(words, 0);
+          for (let seen = Atomics.load(words, 1); seen < round; seen = Atomics.load(words, 1)) futex.wait(words, 1, seen);
+        }
+      }))
+      : timedAsync(count, async () => {
+        for (let i = 0; i < count; i++) {
+          Atomics.store(words, 0, ++round);
+          futex.notify(words, 0);
+          for (let seen = Atomics.load(words, 1); seen < round; seen = Atomics.load(words, 1)) await futex.waitAsync(words, 1, seen);
+        }
+      })),
+    async close() {
+      Atomics.store(words, 2, 1);
+      Atomics.add(words, 0, 1);
+      futex.notify(words, 0);
+      await ended(child);
+      shmdt(buffer);
+    },
+  };
+};
+
+const messageQueue = (kind: 'sync' | 'promise') => async (): Promise<Session> => {
+  const msqid = msgget(IPC_PRIVATE, 0o600);
+  const child = echo(kind === 'sync' ? 'msg-sync' : 'msg-promise', String(msqid));
+  return {
+    run: (count) => (kind === 'sync'
+      ? Promise.resolve(timed(count, () => {
+        for (let i = 0; i < count; i++) {
+          msgsnd(msqid, 1, payload);
+          msgrcv(msqid, 64, 2);
+        }
+      }))
+      : timedAsync(count, async () => {
+        for (let i = 0; i < count; i++) {
+          await promises.msgsnd(msqid, 1, payload);
+          await promises.msgrcv(msqid, 64, 2);
+        }
+      })),
+    async close() {
+      msgctl(msqid, IPC_RMID);
+      await ended(child);
+    },
+  };
+};
+
+async function semaphoresAndMemory(): Promise<Session> {
+  const semid = semget(IPC_PRIVATE, 2, 0o600);
+  const shmid = shmget(IPC_PRIVATE, 4096, IPC_CREAT | 0o600);
+  const memory = shmat(shmid);
+  shmctl(shmid, IPC_RMID);
+  const child = echo('sem', String(semid), String(shmid));
+  const give = [{ num: 0, op: 1 }];
+  const take = [{ num: 1, op: -1 }];
+  const answer = Buffer.alloc(64);
+  return {
+    run: async (count) => timed(count, () => {
+      for (let i = 0; i < count; i++) {
+        payload.copy(memory, 512);
+        semop(semid, give);
+        semop(semid, take);
+        memory.copy(answer, 0, 1024, 1088);
+      }
+    }),
+    async close() {
+      semctl(semid, 0, IPC_RMID);
+      await ended(child);
+      shmdt(memory);
+    },
+  };
+}
+
+/** Two FIFOs to an echo process: 64-byte round trips, or requests for MiB. */
+const fifo = (bulk: boolean) => async (): Promise<Session> => {
+  const dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-bench-'));
+  const [requests, answers] = [join(dir, 'requests'), join(dir, 'answers')];
+  mkfifo(requests);
+  mkfifo(answers);
+  const child = echo(bulk ? 'fifo-bulk' : 'fifo', requests, answers);
+  const incoming = createFifoReader(answers);
+  const outgoing = await openFifoWriter(requests);
+  const read = reader(incoming);
+  return {
+    run: (count) => timedAsync(count, async () => {
+      if (bulk) {
+        const request = Buffer.alloc(4);
+        request.writeUInt32LE(count);
+        outgoing.write(request);
+        await read(count * MiB);
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        const answered = read(64);
+        outgoing.write(payload);
+        await answered;
+      }
+    }),
+    async close() {
+      outgoing.end();
+      await ended(child);
+      incoming.destroy();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** A Unix-domain socket (node:net) to an echo process. */
+const unixSocket = (bulk: boolean) => async (): Promise<Session> => {
+  const dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-bench-'));
+  const path = join(dir, 'echo.sock');
+  const child = echo(bulk ? 'socket-bulk' : 'socket', path);
+  await once(child, 'message');
+  const socket = connect(path);
+  socket.setNoDelay(true);
+  await once(socket, 'connect');
+  const read = reader(socket);
+  return {
+    run: (count) => timedAsync(count, async () => {
+      if (bulk) {
+        const request = Buffer.alloc(4);
+        request.writeUInt32LE(count);
+        socket.write(request);
+        await read(count * MiB);
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        const answered = read(64);
+        socket.write(payload);
+        await answered;
+      }
+    }),
+    async close() {
+      socket.destroy();
+      await ended(child);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+async function childProcessSend(): Promise<Session> {
+  const child = echo('process');
+  const text = payload.toString('latin1');
+  let answered: () => void = () => {};
+  child.on('message', () => answered());
+  return {
+    run: (count) => timedAsync(count, async () => {
+      for (let i = 0; i < count; i++) {
+        await new Promise<void>((resolve) => {
+          answered = resolve;
+          child.send(text);
+        });
+      }
+    }),
+    async close() {
+      child.disconnect();
+      await ended(child);
+    },
+  };
+}
+
+/** A worker thread: 64-byte round trips, or 1 MiB Buffers it posts (copied) on request. */
+const workerPostMessage = (bulk: boolean) => async (): Promise<Session> => {
+  const worker = new Worker(`
+    const { parentPort } = require('node:worker_threads');
+    const chunk = new Uint8Array(${MiB}).fill(121);
+    parentPort.on('message', (message) => {
+      if (typeof message !== 'number') return parentPort.postMessage(message);
+      for (let i = 0; i < message; i++) parentPort.postMessage(chunk);
+    });`, { eval: true });
+  let expected = 0;
+  let done: () => void = () => {};
+  worker.on('message', () => {
+    if (--expected === 0) done();
+  });
+  return {
+    run: (count) => timedAsync(count, async () => {
+      if (bulk) {
+        await new Promise<void>((resolve) => {
+          done = resolve;
+          expected = count;
+          worker.postMessage(count);
+        });
+        return;
+      }
+      for (let i = 0; i < count; i++) {
+        await new Promise<void>((resolve) => {
+          done = resolve;
+          expected = 1;
+          worker.postMessage(payload);
+        });
+      }
+    }),
+    async close() {
+      await worker.terminate();
+    },
+  };
+};
+
+async function bufferCopy(): Promise<Session> {
+  const from = Buffer.alloc(MiB, 'x');
+  const to = Buffer.alloc(MiB);
+  return {
+    run: async (count) => timed(count, () => {
+      for (let i = 0; i < count; i++) from.copy(to);
+    }),
+    async close() {},
+  };
+}
+
+/** The 64-byte round trips, C floors first; the socket is what the others are compared with. */
+export const roundTrips: Mechanism[] = [
+  { name: 'C spin (shared memory, busy-waiting)', metric: 'rtt_us', start: floor('spin') },
+  { name: 'C spin, then futex', metric: 'rtt_us', start: floor('spin-futex') },
+  { name: 'C futex', metric: 'rtt_us', start: floor('futex') },
+  { name: 'C msgsnd + msgrcv', metric: 'rtt_us', start: floor('msg') },
+  { name: 'C semop + shared memory', metric: 'rtt_us', start: floor('sem') },
+  { name: 'C pipe', metric: 'rtt_us', start: floor('pipe') },
+  { name: 'C Unix socket', metric: 'rtt_us', start: floor('unix') },
+  { name: 'futex.wait + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('sync') },
+  { name: 'futex.waitAsync + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('async') },
+  { name: 'msgsnd + msgrcv (sync mirror)', metric: 'rtt_us', floor: 'C msgsnd + msgrcv', start: messageQueue('sync') },
+  { name: 'msgsnd + msgrcv (kernel-ipc/promises)', metric: 'rtt_us', floor: 'C msgsnd + msgrcv', start: messageQueue('promise') },
+  { name: 'semop + shared memory', metric: 'rtt_us', floor: 'C semop + shared memory', start: semaphoresAndMemory },
+  { name: 'FIFO (createFifoReader, openFifoWriter)', metric: 'rtt_us', floor: 'C pipe', start: fifo(false) },
+  { name: 'child_process send()', metric: 'rtt_us', start: childProcessSend },
+  { name: 'Unix socket (node:net)', metric: 'rtt_us', floor: 'C Unix socket', start: unixSocket(false) },
+  { name: 'worker postMessage', metric: 'rtt_us', start: workerPostMessage(false) },
+];
+
+/** 1 MiB at a time from one side to the other. */
+export const bulkTransfers: Mechanism[] = [
+  { name: 'C memcpy of 1 MiB', metric: 'gbps', start: floor('memcpy') },
+  { name: 'C pipe, 1 MiB', metric: 'gbps', start: floor('pipe-bulk') },
+  { name: 'C Unix socket, 1 MiB', metric: 'gbps', start: floor('unix-bulk') },
+  { name: 'Buffer#copy of 1 MiB', metric: 'gbps', floor: 'C memcpy of 1 MiB', start: bufferCopy },
+  { name: 'FIFO, 1 MiB', metric: 'gbps', floor: 'C pipe, 1 MiB', start: fifo(true) },
+  { name: 'Unix socket (node:net), 1 MiB', metric: 'gbps', floor: 'C Unix socket, 1 MiB', start: unixSocket(true) },
+  { name: 'worker postMessage, 1 MiB (copied)', metric: 'gbps', start: workerPostMessage(true) },
+];
+
+export const SOCKET = { rtt_us: 'Unix socket (node:net)', gbps: 'Unix socket (node:net), 1 MiB' } as const;
