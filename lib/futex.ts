@@ -22,12 +22,20 @@ function timeoutOf(options: FutexWaitOptions): number {
   return validateNumber(timeout, 'options.timeout', 0, Infinity);
 }
 
+// Taken at load, as V8 answers them from the view itself: a view's own `length` or `buffer`,
+// or a replaced Symbol.hasInstance, must not point a wait at other memory.
+const TypedArray = Object.getPrototypeOf(Int32Array.prototype) as object;
+const getter = (name: PropertyKey) => Object.getOwnPropertyDescriptor(TypedArray, name)!.get!;
+const kindOf = getter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const lengthOf = getter('length') as (this: unknown) => number;
+const bufferOf = getter('buffer') as (this: unknown) => ArrayBuffer;
+
 /** A word of an attachment: the kernel keys a shared futex by the segment, not the process. */
 function checkWord(view: unknown, index: unknown): void {
-  if (!(view instanceof Int32Array) || !native.shmIsAttachment(view.buffer as ArrayBuffer)) {
+  if (kindOf.call(view) !== 'Int32Array' || !native.shmIsAttachment(bufferOf.call(view))) {
     throw invalidArgType('view', 'an Int32Array over a shared memory attachment (shmat, SharedMemory#buffer)', view);
   }
-  validateInteger(index, 'index', 0, view.length - 1);
+  validateInteger(index, 'index', 0, lengthOf.call(view) - 1);
 }
 
 /**
@@ -62,12 +70,6 @@ export function waitAsync(view: Int32Array, index: number, expected: number, opt
     'futex',
     { signal, timeout: undefined, ref },
     (refNow) => native.futexWaitAsync(view, index, expected, timeout, refNow),
-    (outcome) => {
-      // The pending call holds this function until the thread is done with the word: through
-      // it, the view keeps its memory mapped (see shmdt) for as long as the thread may use it.
-      void view;
-      return outcome;
-    },
   );
 }
 

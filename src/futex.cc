@@ -11,16 +11,43 @@
 #include <memory>
 
 #include "errors.h"
+#include "shm/attachment.h"
 #include "waiter.h"
 
 namespace kernel_ipc {
 namespace {
 
-// The word `index` of `view`; TypeScript checked that the view is over an
-// attachment and that the index is in it.
-int32_t* WordOf(const Napi::CallbackInfo& info) {
+// Keeps an attachment's mapping while it lives (see HoldAttachment).
+class Hold {
+ public:
+  explicit Hold(void* hold) : hold_(hold) {}
+  ~Hold() {
+    if (hold_ != nullptr) ReleaseAttachment(hold_);
+  }
+  Hold(const Hold&) = delete;
+  Hold& operator=(const Hold&) = delete;
+
+ private:
+  void* hold_;
+};
+
+// Word `index` of `view`, with a hold on its mapping. TypeScript checked both
+// already, with intrinsics taken at load; checked again here, from what V8
+// knows of the view, since nothing may reach memory outside an attachment.
+int32_t* WordOf(const Napi::CallbackInfo& info, std::unique_ptr<Hold>& hold) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+    throw Napi::TypeError::New(env, "The \"view\" argument must be an Int32Array over a shared memory attachment");
+  }
   auto view = info[0].As<Napi::Int32Array>();
-  return view.Data() + info[1].As<Napi::Number>().Int64Value();
+  int64_t index = info[1].As<Napi::Number>().Int64Value();
+  if (index < 0 || static_cast<size_t>(index) >= view.ElementLength()) {
+    throw Napi::RangeError::New(env, "The value of \"index\" is out of range");
+  }
+  void* held = HoldAttachment(view.ArrayBuffer());
+  if (held == nullptr) throw Napi::TypeError::New(env, "The \"view\" argument must be an Int32Array over a shared memory attachment");
+  hold = std::make_unique<Hold>(held);
+  return view.Data() + index;
 }
 
 int32_t Load(const int32_t* word) {
@@ -83,7 +110,8 @@ int Immediate(const int32_t* word, int32_t expected, const Deadline& deadline) {
 
 class WaitCall : public BlockingCall {
  public:
-  WaitCall(int32_t* word, int32_t expected, Deadline deadline) : word_(word), expected_(expected), deadline_(deadline) {}
+  WaitCall(int32_t* word, std::unique_ptr<Hold> hold, int32_t expected, Deadline deadline)
+      : word_(word), hold_(std::move(hold)), expected_(expected), deadline_(deadline) {}
 
   const char* Syscall() const override { return "futex"; }
 
@@ -114,8 +142,8 @@ class WaitCall : public BlockingCall {
   Napi::Value Result(Napi::Env env) override { return OutcomeToString(env, outcome_); }
 
  private:
-  // Kept mapped by JavaScript, which holds the view until the call settles.
   int32_t* word_;
+  std::unique_ptr<Hold> hold_;  // keeps word_ mapped until the call is gone
   int32_t expected_;
   Deadline deadline_;
   Outcome outcome_ = kOk;
@@ -125,7 +153,8 @@ class WaitCall : public BlockingCall {
 
 Napi::Value FutexWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t* word = WordOf(info);
+  std::unique_ptr<Hold> hold;
+  int32_t* word = WordOf(info, hold);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
   Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
   Outcome outcome = kOk;
@@ -153,16 +182,18 @@ Napi::Value FutexWait(const Napi::CallbackInfo& info) {
 
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t* word = WordOf(info);
+  std::unique_ptr<Hold> hold;
+  int32_t* word = WordOf(info, hold);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
   Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
   bool ref = info[4].As<Napi::Boolean>().Value();
-  return CompleteOrStart(env, std::make_unique<WaitCall>(word, expected, deadline), ref);
+  return CompleteOrStart(env, std::make_unique<WaitCall>(word, std::move(hold), expected, deadline), ref);
 }
 
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int32_t* word = WordOf(info);
+  std::unique_ptr<Hold> hold;
+  int32_t* word = WordOf(info, hold);
   double count = info[2].As<Napi::Number>().DoubleValue();
   int wake = count >= INT_MAX ? INT_MAX : static_cast<int>(count);
   long woken = syscall(SYS_futex, word, FUTEX_WAKE, wake, nullptr, nullptr, 0);

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { futex, IPC_CREAT, IPC_PRIVATE, shmat, shmdt } from '../lib';
@@ -171,6 +172,18 @@ describe('futex', function () {
     const [code] = await once(child, 'exit');
     clearTimeout(timer);
     assert.equal(code, 3);
+  });
+
+  it('keeps a waited word mapped, and checks the view from what V8 knows of it (in a child: a failure would crash)', async () => {
+    const flags = 'transfer' in ArrayBuffer.prototype ? [] : ['--harmony-rab-gsab-transfer'];
+    const { stdout } = await run(process.execPath, ['--expose-gc', ...flags, join(__dirname, 'fixtures', 'futex-hostile.js')], { encoding: 'utf8' });
+    assert.deepEqual(JSON.parse(stdout), {
+      attachedWhilePending: '2',
+      moved: 'ok',
+      length: 'ERR_OUT_OF_RANGE',
+      detached: 'ERR_INVALID_ARG_TYPE',
+      notInt32: 'ERR_INVALID_ARG_TYPE',
+    });
   });
 
   it('rejects what is not a word of an attachment, and bad arguments, before any system call', async () => {

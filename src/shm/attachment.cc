@@ -260,6 +260,13 @@ bool IsAttachment(Napi::ArrayBuffer arrayBuffer) {
   return address != nullptr && Attachments().Contains(address);
 }
 
+void* HoldAttachment(Napi::ArrayBuffer arrayBuffer) {
+  void* address = arrayBuffer.Data();
+  return address == nullptr ? nullptr : Attachments().Anchor(address);
+}
+
+void ReleaseAttachment(void* hold) { ReleaseAnchor(static_cast<Attachment*>(hold)); }
+
 bool DetachAttachment(Napi::Env env, Napi::ArrayBuffer arrayBuffer, Napi::Object holder) {
   void* address = arrayBuffer.Data();
   Attachment* attachment = address == nullptr ? nullptr : Attachments().Take(address);

@@ -25,6 +25,14 @@ void ShmEnding(const Napi::CallbackInfo& info);
 // neither detached nor collected).
 bool IsAttachment(Napi::ArrayBuffer arrayBuffer);
 
+// Keeps the mapping of the attachment `arrayBuffer` holds (the segment, or
+// after shmdt the anonymous memory in its place) until ReleaseAttachment,
+// which any thread may call: for a thread that uses the memory while
+// JavaScript may drop, move or detach it. nullptr if it holds no live
+// attachment.
+void* HoldAttachment(Napi::ArrayBuffer arrayBuffer);
+void ReleaseAttachment(void* hold);
+
 // Detaches the attachment `arrayBuffer` holds, and every view over it; false
 // if it holds none. `holder` is an ArrayBuffer that pending Node work may
 // still write through (the one the caller was given): the memory stays
