@@ -1,11 +1,15 @@
 // The other side of the benchmarks' round trips and transfers, in a Node process of its own.
 // Usage: echo.js <mode> [targets...]; see each mode below.
 import { createServer, type Socket } from 'node:net';
-import { createFifoReader, futex, msgrcv, msgsnd, openFifoWriter, semop, shmat } from '../lib';
+import { ChannelReader, ChannelWriter, createFifoReader, futex, msgrcv, msgsnd, openFifoWriter, semop, shmat } from '../lib';
 import * as promises from '../lib/promises';
 
 const MiB = 1024 * 1024;
 const [mode, ...targets] = process.argv.slice(2);
+// The benchmark went: so does this, wherever it waits on the event loop. The listener must not
+// keep the process alive by itself, though, once a mode is done.
+process.on('disconnect', () => process.exit(0));
+process.channel?.unref();
 
 /** Whether `error` says the object is gone: the benchmark removed it to end the echo. */
 function gone(error: unknown): boolean {
@@ -66,9 +70,11 @@ async function main(): Promise<void> {
     case 'futex': {
       const buffer = shmat(Number(targets[0]));
       const words = new Int32Array(buffer.buffer, buffer.byteOffset, 3);
+      const parent = process.ppid;
       for (let round = 1; Atomics.load(words, 2) === 0; round++) {
         for (let seen = Atomics.load(words, 0); seen < round && Atomics.load(words, 2) === 0; seen = Atomics.load(words, 0)) {
-          futex.wait(words, 0, seen);
+          // Never for ever: a benchmark killed midway leaves this process to its init.
+          if (futex.wait(words, 0, seen, { timeout: 1000 }) === 'timed-out' && process.ppid !== parent) return;
         }
         Atomics.store(words, 1, round);
         futex.notify(words, 1);
@@ -77,6 +83,7 @@ async function main(): Promise<void> {
     }
     // process: child_process send() echo.
     case 'process':
+      process.channel?.ref();
       process.on('message', (message) => process.send!(message));
       process.on('disconnect', () => process.exit(0));
       return;
@@ -101,6 +108,31 @@ async function main(): Promise<void> {
       if (mode === 'fifo') requests.pipe(out);
       else serveMebibytes(requests, out);
       requests.on('end', () => out.end());
+      return;
+    }
+    // channel|channel-async <requests id> <answers id>: answers each record with itself, until
+    // the requests' writer closes. channel-bulk <requests id> <data id>: answers each 4-byte
+    // request for n MiB with n records of 1 MiB, written in place.
+    case 'channel':
+    case 'channel-async':
+    case 'channel-bulk': {
+      const requests = await ChannelReader.open({ id: Number(targets[0]) });
+      const answers = await ChannelWriter.open({ id: Number(targets[1]) });
+      for (;;) {
+        const record = mode === 'channel' ? requests.receiveSync() : await requests.receive();
+        if (record === null) break;
+        if (mode === 'channel') answers.sendSync(record);
+        else if (mode === 'channel-async') await answers.send(record);
+        else {
+          const count = record.readUInt32LE(0);
+          for (let i = 0; i < count; i++) {
+            (await answers.reserve(MiB)).fill(121);
+            answers.commit();
+          }
+        }
+      }
+      answers.close();
+      requests.close();
       return;
     }
     default:

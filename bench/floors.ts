@@ -12,6 +12,7 @@ const source = `
 #define _GNU_SOURCE
 #include <linux/futex.h>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -46,9 +47,10 @@ static int spin_mode; /* 0 spin, 1 spin then futex, 2 futex */
 /* Waits until *word >= target: spinning, then (unless spin_mode 0) sleeping on the futex
    once it said so in *sleeping; 2 goes to sleep at once. */
 static void await_word(_Atomic int32_t *word, int32_t target, _Atomic int32_t *sleeping) {
-  /* Pure spinning gives up only after milliseconds, so that it sleeps between runs, not in them. */
+  /* Pure spinning gives up only after a fraction of a millisecond, far longer than a hop, so that
+     it sleeps between runs rather than take a CPU from the next row. */
   if (spin_mode != 2)
-    for (long i = 0; i < (spin_mode == 0 ? 5000000L : SPINS); i++)
+    for (long i = 0; i < (spin_mode == 0 ? 200000L : SPINS); i++)
       if (atomic_load(word) >= target || atomic_load(&w[2])) return;
   while (atomic_load(word) < target && !atomic_load(&w[2])) {
     atomic_store(sleeping, 1);
@@ -88,7 +90,10 @@ int main(int argc, char **argv) {
   }
   int bulk = strstr(mode, "bulk") != NULL;
   pid_t pid = -1;
+  /* Gone with the benchmark, however it ends. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (strcmp(mode, "memcpy") && (pid = fork()) == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     /* The other side: answers (or, in bulk, sends) until told to stop. */
     if (fds[0][1] >= 0) {
       close(fds[0][1]);

@@ -22,12 +22,35 @@ function progress(text: string): void {
   if (!json) process.stderr.write(`\r\x1b[K${text}`);
 }
 
+// Every session open, to close on Ctrl-C too: their processes and kernel objects must not stay.
+const open = new Set<Session>();
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, async () => {
+    await closeAll([...open]);
+    process.kill(process.pid, signal);
+  });
+}
+
+async function closeAll(sessions: Array<Session | undefined>): Promise<void> {
+  for (const session of sessions) {
+    if (session === undefined) continue;
+    open.delete(session);
+    try {
+      await session.close();
+    } catch (error) {
+      process.stderr.write(`\ncould not close a session: ${error}\n`);
+    }
+  }
+}
+
 async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row[]> {
   const sessions: Array<Session | undefined> = [];
   try {
     for (const mechanism of mechanisms) {
       progress(`starting ${mechanism.name}`);
-      sessions.push(await mechanism.start());
+      const session = await mechanism.start();
+      sessions.push(session);
+      if (session !== undefined) open.add(session);
     }
     const nanos: number[][] = mechanisms.map(() => []);
     // Run 0 warms up and is dropped.
@@ -62,7 +85,7 @@ async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row
     }
     return rows;
   } finally {
-    for (const session of sessions) await session?.close();
+    await closeAll(sessions);
   }
 }
 
@@ -87,4 +110,7 @@ async function main(): Promise<void> {
   await pendingCalls();
 }
 
-void main();
+main().catch((error) => {
+  process.stderr.write(`\n${error?.stack ?? error}\n`);
+  process.exitCode = 1;
+});

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import {
-  createFifoReader, futex, IPC_CREAT, IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, msgrcv, msgsnd, openFifoWriter,
+  ChannelReader, ChannelWriter, createFifoReader, futex, IPC_CREAT, IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, msgrcv, msgsnd, openFifoWriter,
   semctl, semget, semop, shmat, shmctl, shmdt, shmget,
 } from '../lib';
 import * as promises from '../lib/promises';
@@ -280,6 +280,65 @@ const workerPostMessage = (bulk: boolean) => async (): Promise<Session> => {
   };
 };
 
+/**
+ * Two channels to an echo process (requests out, answers back): 64-byte round trips blocking
+ * (`sync`), with promises (`async`), or written in place and read in place (`zero-copy`); or
+ * 1 MiB records, read in place or copied out.
+ */
+const channel = (kind: 'sync' | 'async' | 'zero-copy' | 'bulk' | 'bulk-copy') => async (): Promise<Session> => {
+  const bulk = kind === 'bulk' || kind === 'bulk-copy';
+  const requests = ChannelWriter.create(null, { capacity: 64 * 1024 });
+  const answers = ChannelReader.create(null, { capacity: bulk ? 4 * MiB : 64 * 1024 });
+  const child = echo(kind === 'sync' || kind === 'zero-copy' ? 'channel' : bulk ? 'channel-bulk' : 'channel-async', String(requests.id), String(answers.id));
+  await requests.connected;
+  await answers.connected;
+  let sink = 0;
+  return {
+    run: (count) => {
+      if (kind === 'sync') {
+        return Promise.resolve(timed(count, () => {
+          for (let i = 0; i < count; i++) {
+            requests.sendSync(payload);
+            answers.receiveSync();
+          }
+        }));
+      }
+      if (kind === 'zero-copy') {
+        return Promise.resolve(timed(count, () => {
+          for (let i = 0; i < count; i++) {
+            requests.reserveSync(64).fill(120);
+            requests.commit();
+            sink += answers.receiveSync()![0];
+          }
+        }));
+      }
+      return timedAsync(count, async () => {
+        if (!bulk) {
+          for (let i = 0; i < count; i++) {
+            await requests.send(payload);
+            await answers.receive();
+          }
+          return;
+        }
+        const request = Buffer.alloc(4);
+        request.writeUInt32LE(count);
+        await requests.send(request);
+        for (let i = 0; i < count; i++) {
+          if (kind === 'bulk') sink += (await answers.receive())!.length;
+          else sink += (await answers.receiveCopy())!.length;
+        }
+      });
+    },
+    async close() {
+      requests.close();
+      answers.release();
+      await ended(child);
+      answers.close();
+      if (sink < 0) console.log(sink);
+    },
+  };
+};
+
 async function bufferCopy(): Promise<Session> {
   const from = Buffer.alloc(MiB, 'x');
   const to = Buffer.alloc(MiB);
@@ -300,6 +359,9 @@ export const roundTrips: Mechanism[] = [
   { name: 'C semop + shared memory', metric: 'rtt_us', start: floor('sem') },
   { name: 'C pipe', metric: 'rtt_us', start: floor('pipe') },
   { name: 'C Unix socket', metric: 'rtt_us', start: floor('unix') },
+  { name: 'channel, sync (sendSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('sync') },
+  { name: 'channel, async (send, receive)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('async') },
+  { name: 'channel, zero-copy (reserveSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('zero-copy') },
   { name: 'futex.wait + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('sync') },
   { name: 'futex.waitAsync + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('async') },
   { name: 'msgsnd + msgrcv (sync mirror)', metric: 'rtt_us', floor: 'C msgsnd + msgrcv', start: messageQueue('sync') },
@@ -317,6 +379,8 @@ export const bulkTransfers: Mechanism[] = [
   { name: 'C pipe, 1 MiB', metric: 'gbps', start: floor('pipe-bulk') },
   { name: 'C Unix socket, 1 MiB', metric: 'gbps', start: floor('unix-bulk') },
   { name: 'Buffer#copy of 1 MiB', metric: 'gbps', floor: 'C memcpy of 1 MiB', start: bufferCopy },
+  { name: 'channel, 1 MiB read in place', metric: 'gbps', floor: 'C memcpy of 1 MiB', start: channel('bulk') },
+  { name: 'channel, 1 MiB copied out (receiveCopy)', metric: 'gbps', floor: 'C memcpy of 1 MiB', start: channel('bulk-copy') },
   { name: 'FIFO, 1 MiB', metric: 'gbps', floor: 'C pipe, 1 MiB', start: fifo(true) },
   { name: 'Unix socket (node:net), 1 MiB', metric: 'gbps', floor: 'C Unix socket, 1 MiB', start: unixSocket(true) },
   { name: 'worker postMessage, 1 MiB (copied)', metric: 'gbps', start: workerPostMessage(true) },

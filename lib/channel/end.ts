@@ -1,0 +1,355 @@
+// What both ends of a channel share: making or opening the segment and its doorbells, knowing
+// whether the other end is there, and sleeping until it says so.
+import { closeSync, readFileSync, rmSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { invalidArgValue, invalidState } from '../errors';
+import { createFifoReader, mkfifo, openFifoWriter } from '../fifo';
+import * as futex from '../futex';
+import { native } from '../native';
+import { createOrOpen, IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT, type IpcTarget, validateTarget } from '../ipc';
+import { shmat, shmctl, shmdt, shmget } from '../shm';
+import { validateBoolean, validateInteger, validateMode, validateOptions } from '../validate';
+import {
+  AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
+  VERSION, W,
+} from './layout';
+
+export type Side = 'writer' | 'reader';
+
+export interface ChannelCreateOptions {
+  /** The ring's bytes: a power of two from 4096 to 2^30; 1 MiB unless given. */
+  capacity?: number;
+  /** Permission bits of the segment and its doorbells, 0o600 unless given. */
+  mode?: number;
+}
+
+/** What an end is made of, from create() or open(). */
+export interface Parts {
+  id: number;
+  key: number;
+  memory: Buffer;
+  words: Int32Array;
+  ring: Buffer;
+  capacity: number;
+  ownBell: Socket;
+  peerBell: Promise<Socket>;
+  /** The doorbells' paths, until the other end has opened the channel (and removed them). */
+  prefix?: string;
+}
+
+const ONE = Buffer.from([1]);
+/** How long a synchronous sleep lasts before it looks whether the other end is still there. */
+const LIVENESS_SLICE_MS = 50;
+
+function other(side: Side): Side {
+  return side === 'writer' ? 'reader' : 'writer';
+}
+
+const slot = {
+  writer: { pid: W.writerPid, closed: W.writerClosed, sleeps: W.writerSleeps, position: W.write },
+  reader: { pid: W.readerPid, closed: W.readerClosed, sleeps: W.readerSleeps, position: W.read },
+} as const;
+
+/** Error [ERR_CHANNEL_CLOSED] or [ERR_CHANNEL_PEER_GONE]: the other end is not there any more. */
+export function peerGone(side: Side, pid: number, closed: boolean): Error {
+  const error = closed
+    ? invalidState(`the channel's ${other(side)} closed it`)
+    : invalidState(`the channel's ${other(side)} (pid ${pid}) is gone: it ended without closing the channel`);
+  return Object.assign(error, { code: closed ? 'ERR_CHANNEL_CLOSED' : 'ERR_CHANNEL_PEER_GONE' });
+}
+
+export function createParts(side: Side, key: number | null | undefined, options: ChannelCreateOptions | undefined): Parts {
+  const { capacity = 1024 * 1024, mode = 0o600 } = validateOptions<ChannelCreateOptions>(options);
+  validateInteger(capacity, 'options.capacity', MIN_CAPACITY, MAX_CAPACITY);
+  if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
+  validateMode(mode, 'options.mode');
+  const made = createOrOpen(key, true, (k) => shmget(k, HEADER_BYTES + capacity, IPC_CREAT | IPC_EXCL | mode), (k) => shmget(k, 0, 0));
+  const prefix = join(tmpdir(), `kernel-ipc-channel-${made.id}`);
+  const paths = [`${prefix}.writer`, `${prefix}.reader`];
+  let memory: Buffer | undefined;
+  let ownBell: Socket | undefined;
+  try {
+    if (Buffer.byteLength(prefix) + '.writer'.length >= PREFIX_BYTES) throw invalidState(`the temporary directory's path is too long: ${prefix}`);
+    for (const path of paths) {
+      rmSync(path, { force: true });
+      mkfifo(path, mode);
+    }
+    memory = shmat(made.id);
+    const words = new Int32Array(memory.buffer, memory.byteOffset, HEADER_BYTES / 4);
+    memory.write(`${prefix}\0`, PREFIX_OFFSET);
+    words[W.version] = VERSION;
+    words[W.capacity] = capacity;
+    words[W.headerBytes] = HEADER_BYTES;
+    words[slot[side].pid] = process.pid;
+    // Last: an end that opens the segment finds either no channel or a whole header.
+    Atomics.store(words, W.magic, MAGIC);
+    ownBell = createFifoReader(`${prefix}.${side}`);
+    const peerBell = openFifoWriter(`${prefix}.${other(side)}`, { ref: false });
+    return { id: made.id, key: made.key, memory, words, ring: memory.subarray(HEADER_BYTES), capacity, ownBell, peerBell, prefix };
+  } catch (error) {
+    ownBell?.destroy();
+    if (memory !== undefined) shmdt(memory);
+    shmctl(made.id, IPC_RMID);
+    for (const path of paths) rmSync(path, { force: true });
+    throw error;
+  }
+}
+
+export async function openParts(side: Side, target: IpcTarget): Promise<Parts> {
+  const { key, id: given } = validateTarget(target, 'channel');
+  const id = given ?? shmget(key!, 0, 0);
+  const memory = shmat(id);
+  let ownBell: Socket | undefined;
+  try {
+    if (memory.length < HEADER_BYTES) throw corrupt(`segment ${id} is too small for a channel`);
+    const words = new Int32Array(memory.buffer, memory.byteOffset, HEADER_BYTES / 4);
+    if (Atomics.load(words, W.magic) !== MAGIC) throw corrupt(`segment ${id} holds no channel`);
+    const capacity = words[W.capacity];
+    if (words[W.version] !== VERSION || words[W.headerBytes] !== HEADER_BYTES) throw corrupt(`version ${words[W.version]} is not ${VERSION}`);
+    if (capacity < MIN_CAPACITY || capacity > MAX_CAPACITY || (capacity & (capacity - 1)) !== 0 || memory.length < HEADER_BYTES + capacity) {
+      throw corrupt(`its capacity ${capacity} does not fit segment ${id}`);
+    }
+    const end = memory.indexOf(0, PREFIX_OFFSET);
+    if (end < 0 || end > PREFIX_OFFSET + PREFIX_BYTES - 1 - '.writer'.length) throw corrupt('its doorbell path is not terminated');
+    const prefix = memory.toString('utf8', PREFIX_OFFSET, end);
+    if (!prefix.startsWith('/')) throw corrupt(`its doorbell path ${JSON.stringify(prefix)} is not absolute`);
+    if (Atomics.compareExchange(words, slot[side].pid, 0, process.pid) !== 0) {
+      throw Object.assign(invalidState(`the channel already has a ${side} (pid ${words[slot[side].pid]})`), { code: 'ERR_CHANNEL_TAKEN' });
+    }
+    // The other end's doorbell first: opening this end's is what tells the creator that the
+    // channel is connected, and it then removes both names.
+    const peerBell = await openFifoWriter(`${prefix}.${other(side)}`, { timeout: 10_000 });
+    try {
+      ownBell = createFifoReader(`${prefix}.${side}`);
+    } catch (error) {
+      peerBell.destroy();
+      throw error;
+    }
+    // Both ends are attached: the kernel frees the segment once both have gone, however they
+    // go. (The creator removes the doorbells' names once it has opened this end's.)
+    shmctl(id, IPC_RMID);
+    const parts = { id, key: key ?? shmctl(id, IPC_STAT).key, memory, words, ring: memory.subarray(HEADER_BYTES), capacity, ownBell };
+    return { ...parts, peerBell: Promise.resolve(peerBell) };
+  } catch (error) {
+    ownBell?.destroy();
+    shmdt(memory);
+    throw error;
+  }
+}
+
+/** An end of a channel: its state in the header, its doorbells, and how it sleeps. */
+export abstract class ChannelEnd {
+  readonly #side: Side;
+  readonly #id: number;
+  readonly #key: number;
+  readonly #memory: Buffer;
+  protected readonly words: Int32Array;
+  protected readonly ring: Buffer;
+  protected readonly capacity: number;
+  readonly #ownBell: Socket;
+  #peerBell: Socket | undefined;
+  readonly #peerBellOpening: Promise<Socket>;
+  #wake: (() => void) | undefined;
+  #bellEnded = false;
+  #closed = false;
+  #prefix: string | undefined;
+
+  protected constructor(side: Side, parts: Parts) {
+    this.#side = side;
+    this.#id = parts.id;
+    this.#key = parts.key;
+    this.#memory = parts.memory;
+    this.words = parts.words;
+    this.ring = parts.ring;
+    this.capacity = parts.capacity;
+    this.#ownBell = parts.ownBell;
+    this.#ownBell.on('data', () => this.#wakeUp());
+    this.#ownBell.on('end', () => {
+      this.#bellEnded = true;
+      this.#wakeUp();
+    });
+    this.#ownBell.on('error', () => {
+      this.#bellEnded = true;
+      this.#wakeUp();
+    });
+    this.#peerBellOpening = parts.peerBell;
+    this.#prefix = parts.prefix;
+    parts.peerBell.then((bell) => {
+      // Both doorbells are open at both ends: nothing needs their names any more.
+      if (this.#prefix !== undefined) for (const path of [`${this.#prefix}.writer`, `${this.#prefix}.reader`]) rmSync(path, { force: true });
+      this.#prefix = undefined;
+      if (this.#closed) bell.destroy();
+      else this.#peerBell = bell.on('error', () => undefined);
+    }, () => undefined);
+  }
+
+  /** The segment's id, to open the other end with `{ id }`. */
+  get id(): number {
+    return this.#id;
+  }
+
+  /** The key it was created or opened with. */
+  get key(): number {
+    return this.#key;
+  }
+
+  /** Resolves once the other end has opened the channel. */
+  get connected(): Promise<void> {
+    return this.#peerBellOpening.then(() => undefined);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Whether the other end closed the channel; with `orDied`, or went without closing it. */
+  protected peerEnded(): boolean {
+    return Atomics.load(this.words, slot[other(this.#side)].closed) === 1;
+  }
+
+  /**
+   * Throws if the other end closed the channel or is gone, as far as this end knows without a
+   * system call: its doorbell's end-of-file (which the event loop reads) says it went.
+   */
+  protected checkPeer(): void {
+    const closed = this.peerEnded();
+    if (closed || this.#bellEnded) throw peerGone(this.#side, this.#peerPid(), closed);
+  }
+
+  protected checkOpen(): void {
+    if (this.#closed) throw Object.assign(invalidState('this end of the channel is closed'), { code: 'ERR_CHANNEL_CLOSED' });
+  }
+
+  #peerPid(): number {
+    return Atomics.load(this.words, slot[other(this.#side)].pid);
+  }
+
+  // A process the kernel no longer runs is a peer gone (the doorbell says so sooner, to async
+  // waits). A zombie counts as gone: a parent blocked here cannot reap its child meanwhile.
+  #peerAlive(): boolean {
+    const pid = this.#peerPid();
+    if (pid === 0) return true;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    } catch (error) {
+      if ((error as { code?: string }).code === 'ENOENT') return false;
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch (failure) {
+        return (failure as { code?: string }).code !== 'ESRCH';
+      }
+    }
+    const state = stat.charAt(stat.lastIndexOf(')') + 2);
+    return state !== 'Z' && state !== 'X';
+  }
+
+  /** After changing its position: wakes the other end if it said it sleeps, once. */
+  protected wakePeer(): void {
+    const sleeps = slot[other(this.#side)].sleeps;
+    if (Atomics.load(this.words, sleeps) === AWAKE) return;
+    if (Atomics.compareExchange(this.words, sleeps, ON_FUTEX, AWAKE) === ON_FUTEX) {
+      futex.notify(this.words, slot[this.#side].position);
+    } else if (Atomics.compareExchange(this.words, sleeps, ON_DOORBELL, AWAKE) === ON_DOORBELL) {
+      if (this.#peerBell !== undefined) this.#peerBell.write(ONE);
+      else void this.#peerBellOpening.then((bell) => bell.write(ONE), () => undefined);
+    }
+  }
+
+  /**
+   * Sleeps, blocking the thread, until the word at the other end's position changes from
+   * `seen`, or `deadline` (performance.now()) passes; false then.
+   */
+  protected sleepSync(seen: number, deadline: number): boolean {
+    const mine = slot[this.#side].sleeps;
+    const position = slot[other(this.#side)].position;
+    try {
+      for (let slices = 0; ; slices++) {
+        Atomics.store(this.words, mine, ON_FUTEX);
+        if (Atomics.load(this.words, position) !== seen || this.peerEnded()) return true;
+        // After a slice without news (the event loop cannot read the doorbell meanwhile): ask
+        // the kernel whether the other end still runs.
+        if (slices > 0 && !this.#peerAlive()) throw peerGone(this.#side, this.#peerPid(), false);
+        const left = deadline - performance.now();
+        if (left <= 0) return false;
+        futex.wait(this.words, position, seen, { timeout: Math.min(left, LIVENESS_SLICE_MS) });
+        if (Atomics.load(this.words, position) !== seen) return true;
+      }
+    } finally {
+      Atomics.store(this.words, mine, AWAKE);
+    }
+  }
+
+  /**
+   * Sleeps, off the event loop, until the other end rings this end's doorbell or goes, unless
+   * its position moved from `seen` since; rejects if `signal` aborts.
+   */
+  protected async sleep(seen: number, signal: AbortSignal | undefined): Promise<void> {
+    const mine = slot[this.#side].sleeps;
+    const position = slot[other(this.#side)].position;
+    Atomics.store(this.words, mine, ON_DOORBELL);
+    try {
+      // What changed, the caller looks at.
+      if (Atomics.load(this.words, position) !== seen || this.peerEnded() || this.#bellEnded) return;
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = () => reject(signal!.reason);
+        this.#wake = () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        };
+        if (signal?.aborted) onAbort();
+        else signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    } finally {
+      this.#wake = undefined;
+      Atomics.store(this.words, mine, AWAKE);
+    }
+  }
+
+  #wakeUp(): void {
+    this.#wake?.();
+  }
+
+  /** Closes this end: the other end finds the channel closed (and drains what is in it). */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    Atomics.store(this.words, slot[this.#side].closed, 1);
+    // The other end may sleep, waiting for what will now never come.
+    this.wakePeer();
+    this.#peerBell?.end();
+    this.#ownBell.destroy();
+    this.#wakeUp();
+    shmdt(this.#memory);
+    if (this.#prefix !== undefined) {
+      // Not connected: what this end made goes, and the open still waiting for a reader on the
+      // other end's doorbell finds one, and ends.
+      try {
+        closeSync(native.fifoOpen(`${this.#prefix}.${other(this.#side)}`, false));
+      } catch {
+        // Gone already: so is the open.
+      }
+      for (const path of [`${this.#prefix}.writer`, `${this.#prefix}.reader`]) rmSync(path, { force: true });
+      this.#prefix = undefined;
+      try {
+        shmctl(this.#id, IPC_RMID);
+      } catch {
+        // Removed by the other end, which came after all.
+      }
+    }
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+export function validateSendOptions(options: unknown): { block: boolean; signal: AbortSignal | undefined; timeout: number | undefined } {
+  const { block = true, signal, timeout } = validateOptions<{ block?: boolean; signal?: AbortSignal; timeout?: number }>(options);
+  validateBoolean(block, 'options.block');
+  if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
+  return { block, signal, timeout };
+}

@@ -1,0 +1,163 @@
+// The reading end of a channel: records are read in place, each a view of the ring valid until
+// the next receive or release(), which gives its room back to the writer.
+import type { IpcTarget } from '../ipc';
+import { validateWaitOptions } from '../waiter';
+import { ChannelEnd, type ChannelCreateOptions, createParts, openParts, type Parts, validateSendOptions } from './end';
+import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
+import { spinUntil } from './spin';
+
+export interface ChannelReceiveOptions {
+  /** Wait until there is a record (the default); false fails with EAGAIN instead. */
+  block?: boolean;
+  /** Milliseconds to wait; then it fails with a TimeoutError. */
+  timeout?: number;
+  /** Stops waiting (receive only). */
+  signal?: AbortSignal;
+}
+
+function empty(): Error {
+  return Object.assign(new Error('EAGAIN: resource temporarily unavailable, the channel is empty'), { code: 'EAGAIN' });
+}
+
+function timedOut(timeout: number): Error {
+  return Object.assign(new Error(`the channel had no record within ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+}
+
+export class ChannelReader extends ChannelEnd {
+  #read: number;
+  #writeSeen: number;
+  /** The bytes of the record last received, given back at the next receive or release(). */
+  #held = 0;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(parts: Parts) {
+    super('reader', parts);
+    this.#read = Atomics.load(this.words, W.read) >>> 0;
+    this.#writeSeen = this.#read;
+  }
+
+  /** Makes a channel under `key` (none for a random unused key) and is its reader. */
+  static create(key?: number | null, options?: ChannelCreateOptions): ChannelReader {
+    return new ChannelReader(createParts('reader', key, options));
+  }
+
+  /** Opens the channel under a key, or with an id (`{ id }`), as its reader. */
+  static async open(target: IpcTarget): Promise<ChannelReader> {
+    return new ChannelReader(await openParts('reader', target));
+  }
+
+  /**
+   * The next record, in place: a view of the ring, valid until the next receive or release().
+   * Resolves with null once the writer closed the channel and every record was read.
+   */
+  receive(options?: ChannelReceiveOptions): Promise<Buffer | null> {
+    const run = () => this.#receive(options);
+    const done = this.#queue.then(run, run);
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** receive, blocking the thread while the channel is empty. */
+  receiveSync(options?: Omit<ChannelReceiveOptions, 'signal'>): Buffer | null {
+    const { block, timeout } = validateSendOptions(options);
+    this.release();
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
+    for (;;) {
+      const record = this.#next();
+      if (record !== undefined) return record;
+      if (!block) throw empty();
+      if (!spinUntil(() => this.#available()) && !this.sleepSync(this.#writeSeen | 0, deadline)) throw timedOut(timeout!);
+    }
+  }
+
+  /** A copy of the next record, which stays valid: receive() then release(). */
+  async receiveCopy(options?: ChannelReceiveOptions): Promise<Buffer | null> {
+    const record = await this.receive(options);
+    const copy = record === null ? null : Buffer.from(record);
+    this.release();
+    return copy;
+  }
+
+  /** Gives the last record's room back to the writer; its view must not be used after. */
+  release(): void {
+    if (this.#held === 0 || this.closed) return;
+    this.#read = (this.#read + this.#held) >>> 0;
+    this.#held = 0;
+    Atomics.store(this.words, W.read, this.#read | 0);
+    this.wakePeer();
+  }
+
+  /** Every record as it comes, each valid until the next; ends when the writer closes. */
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      const record = await this.receive();
+      if (record === null) return;
+      yield record;
+    }
+  }
+
+  async #receive(options: ChannelReceiveOptions | undefined): Promise<Buffer | null> {
+    const { block, timeout, signal } = validateSendOptions(options);
+    if (signal !== undefined) validateWaitOptions({ signal });
+    this.release();
+    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+    const stop = timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]);
+    for (;;) {
+      const record = this.#next();
+      if (record !== undefined) return record;
+      if (!block) throw empty();
+      if (spinUntil(() => this.#available())) continue;
+      try {
+        await this.sleep(this.#writeSeen | 0, stop);
+      } catch (error) {
+        throw timer?.aborted ? timedOut(timeout!) : error;
+      }
+    }
+  }
+
+  #available(): boolean {
+    this.#writeSeen = Atomics.load(this.words, W.write) >>> 0;
+    return this.#writeSeen !== this.#read;
+  }
+
+  /**
+   * The record at the read position, checked against the ring's bounds: the writer may be
+   * another program, buggy or hostile. undefined if there is none yet; null if there will be
+   * none (the writer closed); throws if the writer is gone or wrote garbage.
+   */
+  #next(): Buffer | null | undefined {
+    this.checkOpen();
+    if (!this.#available()) {
+      if (!this.peerEnded()) {
+        this.checkPeer();
+        return undefined;
+      }
+      // Closed: what it wrote before is all there is.
+      if (!this.#available()) return null;
+    }
+    const capacity = this.capacity;
+    let waiting = (this.#writeSeen - this.#read) >>> 0;
+    if (waiting > capacity) throw corrupt(`the writer's position is ${waiting} bytes ahead of the reader's, in a ring of ${capacity}`);
+    let offset = this.#read & (capacity - 1);
+    let kind = this.ring.readUInt32LE(offset + 4);
+    if (kind === KIND_PADDING) {
+      const padding = capacity - offset;
+      if (this.ring.readUInt32LE(offset) !== padding - RECORD_HEADER || waiting < padding) throw corrupt(`a padding record at ${offset} does not reach the end of the ring`);
+      this.#read = (this.#read + padding) >>> 0;
+      waiting -= padding;
+      // Given back at once: nothing of it is handed out.
+      Atomics.store(this.words, W.read, this.#read | 0);
+      this.wakePeer();
+      if (waiting === 0) return undefined;
+      offset = 0;
+      kind = this.ring.readUInt32LE(4);
+    }
+    const length = this.ring.readUInt32LE(offset);
+    if (kind !== KIND_DATA) throw corrupt(`a record at ${offset} is of kind ${kind}`);
+    if (length > maxPayload(capacity) || recordBytes(length) > waiting || offset + recordBytes(length) > capacity) {
+      throw corrupt(`a record at ${offset} says it holds ${length} bytes, more than was written there`);
+    }
+    this.#held = recordBytes(length);
+    return this.ring.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length);
+  }
+}

@@ -1,0 +1,159 @@
+// The writing end of a channel: records go into the ring at the write position, copied in or
+// written in place, and are published with one store; the reader is woken only if it sleeps.
+import { outOfRange } from '../errors';
+import type { IpcTarget } from '../ipc';
+import { toBytes, validateInteger } from '../validate';
+import { validateWaitOptions } from '../waiter';
+import { ChannelEnd, type ChannelCreateOptions, createParts, openParts, type Parts, validateSendOptions } from './end';
+import { KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
+import { spinUntil } from './spin';
+
+export interface ChannelSendOptions {
+  /** Wait while the ring is full (the default); false fails with EAGAIN instead. */
+  block?: boolean;
+  /** Milliseconds to wait for room; then it fails with a TimeoutError. */
+  timeout?: number;
+  /** Stops waiting for room (send and reserve only). */
+  signal?: AbortSignal;
+}
+
+function full(): Error {
+  return Object.assign(new Error('EAGAIN: resource temporarily unavailable, the channel is full'), { code: 'EAGAIN' });
+}
+
+function timedOut(timeout: number): Error {
+  return Object.assign(new Error(`the channel had no room within ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
+}
+
+export class ChannelWriter extends ChannelEnd {
+  #write: number;
+  #readSeen: number;
+  /** A reserve()d record: where in the ring, its payload's length, and the write position after it. */
+  #reserved: { offset: number; length: number; next: number } | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(parts: Parts) {
+    super('writer', parts);
+    this.#write = Atomics.load(this.words, W.write);
+    this.#readSeen = Atomics.load(this.words, W.read);
+  }
+
+  /**
+   * Makes a channel (a segment of `capacity` bytes of ring, and its doorbells) under `key` (none
+   * for a random unused key) and is its writer; the reader opens it by key or id.
+   */
+  static create(key?: number | null, options?: ChannelCreateOptions): ChannelWriter {
+    return new ChannelWriter(createParts('writer', key, options));
+  }
+
+  /** Opens the channel under a key, or with an id (`{ id }`), as its writer. */
+  static async open(target: IpcTarget): Promise<ChannelWriter> {
+    return new ChannelWriter(await openParts('writer', target));
+  }
+
+  /** The largest record: half the ring. */
+  get maxMessageSize(): number {
+    return maxPayload(this.capacity);
+  }
+
+  /** Copies `data` (a string is UTF-8) into the channel as one record; waits for room off the event loop. */
+  send(data: string | ArrayBufferView, options?: ChannelSendOptions): Promise<void> {
+    const run = async () => {
+      const bytes = toBytes(data);
+      const view = await this.#reserve(bytes.length, options);
+      view.set(bytes);
+      this.commit();
+    };
+    const done = this.#queue.then(run, run);
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** send, blocking the thread while the ring is full. */
+  sendSync(data: string | ArrayBufferView, options?: Omit<ChannelSendOptions, 'signal'>): void {
+    const bytes = toBytes(data);
+    this.reserveSync(bytes.length, options).set(bytes);
+    this.commit();
+  }
+
+  /** Room for a record of `length` bytes, in place: fill the Buffer, then commit(). */
+  reserve(length: number, options?: ChannelSendOptions): Promise<Buffer> {
+    const run = () => this.#reserve(length, options);
+    const done = this.#queue.then(run, run);
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /** reserve, blocking the thread while the ring is full. */
+  reserveSync(length: number, options?: Omit<ChannelSendOptions, 'signal'>): Buffer {
+    const { block, timeout } = validateSendOptions(options);
+    const need = this.#need(length);
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
+    while (!this.#hasRoom(need)) {
+      if (!block) throw full();
+      if (!spinUntil(() => this.#hasRoom(need)) && !this.sleepSync(this.#readSeen, deadline)) throw timedOut(timeout!);
+    }
+    return this.#place(length, need);
+  }
+
+  async #reserve(length: number, options: ChannelSendOptions | undefined): Promise<Buffer> {
+    const { block, timeout, signal } = validateSendOptions(options);
+    if (signal !== undefined) validateWaitOptions({ signal });
+    const need = this.#need(length);
+    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+    const stop = timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]);
+    while (!this.#hasRoom(need)) {
+      if (!block) throw full();
+      if (spinUntil(() => this.#hasRoom(need))) break;
+      try {
+        await this.sleep(this.#readSeen, stop);
+      } catch (error) {
+        throw timer?.aborted ? timedOut(timeout!) : error;
+      }
+    }
+    return this.#place(length, need);
+  }
+
+  /** Publishes the reserve()d record: the reader may take it from now on. */
+  commit(): void {
+    this.checkOpen();
+    const reserved = this.#reserved;
+    if (reserved === undefined) throw Object.assign(new Error('Invalid state: nothing is reserved'), { code: 'ERR_INVALID_STATE' });
+    this.#reserved = undefined;
+    this.ring.writeUInt32LE(reserved.length, reserved.offset);
+    this.ring.writeUInt32LE(KIND_DATA, reserved.offset + 4);
+    this.#write = reserved.next;
+    Atomics.store(this.words, W.write, this.#write | 0);
+    this.wakePeer();
+  }
+
+  #need(length: number): number {
+    this.checkOpen();
+    if (this.#reserved !== undefined) throw Object.assign(new Error('Invalid state: a reserved record is not committed'), { code: 'ERR_INVALID_STATE' });
+    validateInteger(length, 'length', 0, Number.MAX_SAFE_INTEGER);
+    if (length > this.maxMessageSize) throw outOfRange('length', `at most ${this.maxMessageSize} bytes (half the channel's capacity)`, length);
+    const need = recordBytes(length);
+    const offset = this.#write & (this.capacity - 1);
+    const toEnd = this.capacity - offset;
+    return toEnd < need ? need + toEnd : need;
+  }
+
+  #hasRoom(need: number): boolean {
+    this.checkPeer();
+    if (this.capacity - ((this.#write - this.#readSeen) >>> 0) >= need) return true;
+    this.#readSeen = Atomics.load(this.words, W.read) >>> 0;
+    return this.capacity - ((this.#write - this.#readSeen) >>> 0) >= need;
+  }
+
+  // Pads to the end of the ring if the record does not fit before it.
+  #place(length: number, need: number): Buffer {
+    let offset = this.#write & (this.capacity - 1);
+    if (need !== recordBytes(length)) {
+      this.ring.writeUInt32LE(this.capacity - offset - RECORD_HEADER, offset);
+      this.ring.writeUInt32LE(KIND_PADDING, offset + 4);
+      offset = 0;
+    }
+    this.#reserved = { offset, length, next: (this.#write + need) >>> 0 };
+    return this.ring.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length);
+  }
+}

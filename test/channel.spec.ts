@@ -1,0 +1,190 @@
+// The channel: one writer and one reader over a ring in one segment, across real processes;
+// every record delivered once and intact, wrap-around, back-pressure, a peer killed, and a
+// hostile other end.
+import assert from 'node:assert/strict';
+import { type ChildProcess, fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ChannelReader, ChannelWriter, IPC_STAT, shmat, shmctl, shmdt } from '../lib';
+import { recordOf } from './fixtures/channel-end';
+import { useShmCleanup } from './helpers';
+
+describe('channel', function () {
+  this.timeout(60000);
+  const shm = useShmCleanup();
+  const children: ChildProcess[] = [];
+  const ends: Array<ChannelReader | ChannelWriter> = [];
+  afterEach(async () => {
+    for (const end of ends.splice(0)) end.close();
+    for (const child of children.splice(0)) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL');
+        await once(child, 'exit');
+      }
+    }
+  });
+
+  function child(...args: string[]): ChildProcess {
+    const started = fork(join(__dirname, 'fixtures', 'channel-end.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(started);
+    return started;
+  }
+
+  function reader(capacity: number): ChannelReader {
+    const made = ChannelReader.create(null, { capacity });
+    ends.push(made);
+    return made;
+  }
+
+  it('delivers a million records of random sizes from another process, each once and intact', async () => {
+    const count = 1_000_000;
+    const channel = reader(64 * 1024);
+    const writer = child('writer', String(channel.id), String(count), '200');
+    let next = 0;
+    for await (const record of channel) {
+      const index = record.readUInt32LE(0);
+      assert.equal(index, next, 'in order, none lost, none twice');
+      assert.ok(record.equals(recordOf(index, 200)), `record ${index} is intact`);
+      next++;
+    }
+    assert.equal(next, count);
+    const [code] = await once(writer, 'exit');
+    assert.equal(code, 0);
+  });
+
+  it('wraps around at every position of the ring', async () => {
+    const capacity = 4096;
+    const channel = reader(capacity);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    // Where the next record goes, as the layout says: a record that does not fit before the end
+    // of the ring starts over at 0 (after a padding record).
+    let offset = 0;
+    const put = (length: number, index: number) => {
+      const record = recordOf(index, length + 4).subarray(0, length);
+      writer.sendSync(record);
+      assert.ok(channel.receiveSync()!.equals(record), `a record of ${length} bytes at ${offset}`);
+      // Its room back at once: the writer, on this same thread, must never wait for it.
+      channel.release();
+      const bytes = 8 + ((length + 7) & ~7);
+      offset = capacity - offset < bytes ? bytes : (offset + bytes) % capacity;
+    };
+    // Records that fill the ring up to `target`, none of them wrapping.
+    const moveTo = (target: number) => {
+      if (target < offset) moveTo(capacity);
+      for (let left = (target - offset) % capacity; left > 0; left = (target - offset + capacity) % capacity) {
+        put(Math.min(left, 2048) - 8, left);
+      }
+    };
+    let wrapped = 0;
+    for (let position = 0; position < capacity; position += 8) {
+      moveTo(position);
+      // Just too long for the room before the end, where a record can be: it wraps.
+      const length = Math.min(capacity - position - 7, 2040);
+      if (capacity - position - 7 <= 2040) wrapped++;
+      put(length, position);
+    }
+    assert.equal(wrapped, 2048 / 8 - 1);
+  });
+
+  it('holds the writer back while the ring is full, and says so when asked not to wait', async () => {
+    const channel = reader(4096);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    const record = Buffer.alloc(1000, 7);
+    let sent = 0;
+    for (;;) {
+      try {
+        writer.sendSync(record, { block: false });
+        sent++;
+      } catch (error) {
+        assert.equal((error as { code?: string }).code, 'EAGAIN');
+        break;
+      }
+    }
+    assert.equal(sent, 4);
+    assert.throws(() => writer.sendSync(record, { timeout: 20 }), { name: 'TimeoutError' });
+    await assert.rejects(writer.send(record, { timeout: 20 }), { name: 'TimeoutError' });
+    const waiting = writer.send(Buffer.from('after the room'));
+    assert.equal((await channel.receive())!.length, 1000);
+    // Released with the next receive: then the waiting send finds room.
+    for (let i = 0; i < 3; i++) await channel.receive();
+    await waiting;
+    assert.equal((await channel.receive())!.toString(), 'after the room');
+  });
+
+  it('fails within 100 ms when the other end is killed, and the kernel frees the segment', async () => {
+    const channel = reader(4096);
+    const writer = child('hold', String(channel.id));
+    await once(writer, 'message');
+    assert.equal((await channel.receive())!.toString(), 'first');
+    const waiting = channel.receive();
+    const killed = performance.now();
+    writer.kill('SIGKILL');
+    await assert.rejects(waiting, { code: 'ERR_CHANNEL_PEER_GONE' });
+    const noticed = performance.now() - killed;
+    assert.ok(noticed < 100, `noticed after ${noticed.toFixed(1)} ms`);
+    const id = channel.id;
+    channel.close();
+    assert.throws(() => shmctl(id, IPC_STAT), { code: 'EINVAL' });
+    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
+  });
+
+  it('ends the reader once the writer closes and every record is read', async () => {
+    const channel = reader(4096);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    await writer.send('one');
+    writer.sendSync('two');
+    writer.close();
+    const texts: string[] = [];
+    for await (const record of channel) texts.push(record.toString());
+    assert.deepEqual(texts, ['one', 'two']);
+    assert.equal(channel.receiveSync(), null);
+    await assert.rejects(writer.send('late'), { code: 'ERR_CHANNEL_CLOSED' });
+  });
+
+  it('refuses records over half the ring, a second end of a side, and use after close', async () => {
+    const channel = reader(4096);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    assert.equal(writer.maxMessageSize, 2040);
+    assert.throws(() => writer.sendSync(Buffer.alloc(2041)), { name: 'RangeError', message: /half the channel's capacity/ });
+    await assert.rejects(writer.send(Buffer.alloc(2041)), { name: 'RangeError' });
+    await assert.rejects(ChannelWriter.open({ id: channel.id }), { code: 'ERR_CHANNEL_TAKEN' });
+    assert.throws(() => ChannelReader.create(null, { capacity: 5000 }), { message: /power of two/ });
+    writer.sendSync('view');
+    const view = channel.receiveSync()!;
+    assert.equal(view.toString(), 'view');
+    channel.close();
+    // The ring is unmapped: its views are empty, never a way into unmapped memory.
+    assert.equal(view.length, 0);
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CLOSED' });
+  });
+
+  it('reports garbage from the other end as corrupt, never reading outside the ring', async () => {
+    const channel = reader(4096);
+    const raw = shm.keep(shmat(channel.id));
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    const words = new Int32Array(raw.buffer, raw.byteOffset, 128);
+    writer.sendSync('abc');
+    // The record's length, made larger than what was written.
+    raw.writeUInt32LE(3000, 512);
+    await assert.rejects(channel.receive(), { code: 'ERR_CHANNEL_CORRUPT', message: /says it holds 3000 bytes/ });
+    raw.writeUInt32LE(3, 512);
+    raw.writeUInt32LE(9, 516);
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /kind 9/ });
+    raw.writeUInt32LE(1, 516);
+    Atomics.store(words, 16, 1 << 20);
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /ahead of the reader's/ });
+    // A segment that holds no channel cannot be opened as one.
+    const other = ChannelReader.create(null, { capacity: 4096 });
+    ends.push(other);
+    const otherRaw = shmat(other.id);
+    otherRaw.writeUInt32LE(0, 0);
+    shmdt(otherRaw);
+    await assert.rejects(ChannelWriter.open({ id: other.id }), { code: 'ERR_CHANNEL_CORRUPT', message: /holds no channel/ });
+  });
+});
