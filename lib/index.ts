@@ -11,10 +11,8 @@ import { signalConstants } from './signals';
 
 export { IpcError } from './errors';
 export { ChannelReader } from './channel/reader';
-export type { ChannelReceiveOptions } from './channel/reader';
 export { ChannelWriter } from './channel/writer';
-export type { ChannelSendOptions } from './channel/writer';
-export type { ChannelCreateOptions } from './channel/end';
+export type { ChannelCreateOptions, ChannelWaitOptions } from './channel/end';
 export { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from './fifo';
 export * as futex from './futex';
 export type { FutexOutcome, FutexWaitAsyncOptions, FutexWaitOptions } from './futex';

@@ -11,10 +11,12 @@ import { native } from '../native';
 import { createOrOpen, IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT, type IpcTarget, validateTarget } from '../ipc';
 import { shmat, shmctl, shmdt, shmget } from '../shm';
 import { validateBoolean, validateInteger, validateMode, validateOptions } from '../validate';
+import { validateWaitOptions } from '../waiter';
 import {
   AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
   VERSION, W,
 } from './layout';
+import { spinUntil } from './spin';
 
 export type Side = 'writer' | 'reader';
 
@@ -152,6 +154,7 @@ export abstract class ChannelEnd {
   #peerBell: Socket | undefined;
   readonly #peerBellOpening: Promise<Socket>;
   #wake: (() => void) | undefined;
+  #queue: Promise<unknown> = Promise.resolve();
   #bellEnded = false;
   #closed = false;
   #prefix: string | undefined;
@@ -245,6 +248,33 @@ export abstract class ChannelEnd {
     }
     const state = stat.charAt(stat.lastIndexOf(')') + 2);
     return state !== 'Z' && state !== 'X';
+  }
+
+  /** Runs `operation` once this end's earlier promise calls are done, in call order. */
+  protected serially<T>(operation: () => Promise<T>): Promise<T> {
+    const done = this.#queue.then(operation, operation);
+    this.#queue = done.catch(() => undefined);
+    return done;
+  }
+
+  /**
+   * Until `ready()` may have come true: spins, then sleeps off the event loop while the other
+   * end's position is `seen()`. Fails if the call may not wait, or no longer.
+   */
+  protected async waitFor(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): Promise<void> {
+    if (!waiting.block) throw stillThere(state);
+    if (spinUntil(ready)) return;
+    try {
+      await this.sleep(seen(), waiting.stop);
+    } catch (error) {
+      throw waiting.timer?.aborted ? stillThere(state, waiting.timeout) : error;
+    }
+  }
+
+  /** waitFor, blocking the thread. */
+  protected waitForSync(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): void {
+    if (!waiting.block) throw stillThere(state);
+    if (!spinUntil(ready) && !this.sleepSync(seen(), waiting.deadline)) throw stillThere(state, waiting.timeout);
   }
 
   /** After changing its position: wakes the other end if it said it sleeps, once. */
@@ -347,9 +377,43 @@ export abstract class ChannelEnd {
   }
 }
 
-export function validateSendOptions(options: unknown): { block: boolean; signal: AbortSignal | undefined; timeout: number | undefined } {
-  const { block = true, signal, timeout } = validateOptions<{ block?: boolean; signal?: AbortSignal; timeout?: number }>(options);
+export interface ChannelWaitOptions {
+  /** Wait (the default); false fails with EAGAIN instead. */
+  block?: boolean;
+  /** Milliseconds to wait; then it fails with a TimeoutError. */
+  timeout?: number;
+  /** Stops waiting (promise calls only): an AbortError. */
+  signal?: AbortSignal;
+}
+
+/** A call's waiting, checked: until `deadline` (performance.now()) or `stop` aborts. */
+export interface Waiting {
+  block: boolean;
+  timeout: number | undefined;
+  deadline: number;
+  stop: AbortSignal | undefined;
+  timer: AbortSignal | undefined;
+}
+
+export function validateWaiting(options: unknown): Waiting {
+  const { block = true, signal, timeout } = validateOptions<ChannelWaitOptions>(options);
   validateBoolean(block, 'options.block');
   if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
-  return { block, signal, timeout };
+  if (signal !== undefined) validateWaitOptions({ signal });
+  const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+  return {
+    block,
+    timeout,
+    deadline: timeout === undefined ? Infinity : performance.now() + timeout,
+    stop: timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]),
+    timer,
+  };
+}
+
+/** EAGAIN, or a TimeoutError: the channel stayed full (for the writer) or empty (the reader). */
+function stillThere(state: 'full' | 'empty', timeout?: number): Error {
+  if (timeout === undefined) {
+    return Object.assign(new Error(`EAGAIN: resource temporarily unavailable, the channel is ${state}`), { code: 'EAGAIN' });
+  }
+  return Object.assign(new Error(`the channel was still ${state} after ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
 }

@@ -1,34 +1,16 @@
 // The reading end of a channel: records are read in place, each a view of the ring valid until
 // the next receive or release(), which gives its room back to the writer.
 import type { IpcTarget } from '../ipc';
-import { validateWaitOptions } from '../waiter';
-import { ChannelEnd, type ChannelCreateOptions, createParts, openParts, type Parts, validateSendOptions } from './end';
+import {
+  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting,
+} from './end';
 import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
-import { spinUntil } from './spin';
-
-export interface ChannelReceiveOptions {
-  /** Wait until there is a record (the default); false fails with EAGAIN instead. */
-  block?: boolean;
-  /** Milliseconds to wait; then it fails with a TimeoutError. */
-  timeout?: number;
-  /** Stops waiting (receive only). */
-  signal?: AbortSignal;
-}
-
-function empty(): Error {
-  return Object.assign(new Error('EAGAIN: resource temporarily unavailable, the channel is empty'), { code: 'EAGAIN' });
-}
-
-function timedOut(timeout: number): Error {
-  return Object.assign(new Error(`the channel had no record within ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
-}
 
 export class ChannelReader extends ChannelEnd {
   #read: number;
   #writeSeen: number;
   /** The bytes of the record last received, given back at the next receive or release(). */
   #held = 0;
-  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(parts: Parts) {
     super('reader', parts);
@@ -50,28 +32,23 @@ export class ChannelReader extends ChannelEnd {
    * The next record, in place: a view of the ring, valid until the next receive or release().
    * Resolves with null once the writer closed the channel and every record was read.
    */
-  receive(options?: ChannelReceiveOptions): Promise<Buffer | null> {
-    const run = () => this.#receive(options);
-    const done = this.#queue.then(run, run);
-    this.#queue = done.catch(() => undefined);
-    return done;
+  receive(options?: ChannelWaitOptions): Promise<Buffer | null> {
+    return this.serially(() => this.#receive(options));
   }
 
   /** receive, blocking the thread while the channel is empty. */
-  receiveSync(options?: Omit<ChannelReceiveOptions, 'signal'>): Buffer | null {
-    const { block, timeout } = validateSendOptions(options);
+  receiveSync(options?: Omit<ChannelWaitOptions, 'signal'>): Buffer | null {
+    const waiting = validateWaiting(options);
     this.release();
-    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
     for (;;) {
       const record = this.#next();
       if (record !== undefined) return record;
-      if (!block) throw empty();
-      if (!spinUntil(() => this.#available()) && !this.sleepSync(this.#writeSeen | 0, deadline)) throw timedOut(timeout!);
+      this.waitForSync(() => this.#available(), () => this.#writeSeen | 0, waiting, 'empty');
     }
   }
 
   /** A copy of the next record, which stays valid: receive() then release(). */
-  async receiveCopy(options?: ChannelReceiveOptions): Promise<Buffer | null> {
+  async receiveCopy(options?: ChannelWaitOptions): Promise<Buffer | null> {
     const record = await this.receive(options);
     const copy = record === null ? null : Buffer.from(record);
     this.release();
@@ -96,22 +73,13 @@ export class ChannelReader extends ChannelEnd {
     }
   }
 
-  async #receive(options: ChannelReceiveOptions | undefined): Promise<Buffer | null> {
-    const { block, timeout, signal } = validateSendOptions(options);
-    if (signal !== undefined) validateWaitOptions({ signal });
+  async #receive(options: ChannelWaitOptions | undefined): Promise<Buffer | null> {
+    const waiting = validateWaiting(options);
     this.release();
-    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
-    const stop = timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]);
     for (;;) {
       const record = this.#next();
       if (record !== undefined) return record;
-      if (!block) throw empty();
-      if (spinUntil(() => this.#available())) continue;
-      try {
-        await this.sleep(this.#writeSeen | 0, stop);
-      } catch (error) {
-        throw timer?.aborted ? timedOut(timeout!) : error;
-      }
+      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting, 'empty');
     }
   }
 

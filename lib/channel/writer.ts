@@ -3,35 +3,16 @@
 import { outOfRange } from '../errors';
 import type { IpcTarget } from '../ipc';
 import { toBytes, validateInteger } from '../validate';
-import { validateWaitOptions } from '../waiter';
-import { ChannelEnd, type ChannelCreateOptions, createParts, openParts, type Parts, validateSendOptions } from './end';
+import {
+  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting,
+} from './end';
 import { KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
-import { spinUntil } from './spin';
-
-export interface ChannelSendOptions {
-  /** Wait while the ring is full (the default); false fails with EAGAIN instead. */
-  block?: boolean;
-  /** Milliseconds to wait for room; then it fails with a TimeoutError. */
-  timeout?: number;
-  /** Stops waiting for room (send and reserve only). */
-  signal?: AbortSignal;
-}
-
-function full(): Error {
-  return Object.assign(new Error('EAGAIN: resource temporarily unavailable, the channel is full'), { code: 'EAGAIN' });
-}
-
-function timedOut(timeout: number): Error {
-  return Object.assign(new Error(`the channel had no room within ${timeout} ms`), { name: 'TimeoutError', code: 'ETIMEDOUT' });
-}
 
 export class ChannelWriter extends ChannelEnd {
   #write: number;
   #readSeen: number;
   /** A reserve()d record: where in the ring, its payload's length, and the write position after it. */
   #reserved: { offset: number; length: number; next: number } | undefined;
-  #queue: Promise<unknown> = Promise.resolve();
-
   private constructor(parts: Parts) {
     super('writer', parts);
     this.#write = Atomics.load(this.words, W.write);
@@ -57,60 +38,39 @@ export class ChannelWriter extends ChannelEnd {
   }
 
   /** Copies `data` (a string is UTF-8) into the channel as one record; waits for room off the event loop. */
-  send(data: string | ArrayBufferView, options?: ChannelSendOptions): Promise<void> {
-    const run = async () => {
+  send(data: string | ArrayBufferView, options?: ChannelWaitOptions): Promise<void> {
+    return this.serially(async () => {
       const bytes = toBytes(data);
       const view = await this.#reserve(bytes.length, options);
       view.set(bytes);
       this.commit();
-    };
-    const done = this.#queue.then(run, run);
-    this.#queue = done.catch(() => undefined);
-    return done;
+    });
   }
 
   /** send, blocking the thread while the ring is full. */
-  sendSync(data: string | ArrayBufferView, options?: Omit<ChannelSendOptions, 'signal'>): void {
+  sendSync(data: string | ArrayBufferView, options?: Omit<ChannelWaitOptions, 'signal'>): void {
     const bytes = toBytes(data);
     this.reserveSync(bytes.length, options).set(bytes);
     this.commit();
   }
 
   /** Room for a record of `length` bytes, in place: fill the Buffer, then commit(). */
-  reserve(length: number, options?: ChannelSendOptions): Promise<Buffer> {
-    const run = () => this.#reserve(length, options);
-    const done = this.#queue.then(run, run);
-    this.#queue = done.catch(() => undefined);
-    return done;
+  reserve(length: number, options?: ChannelWaitOptions): Promise<Buffer> {
+    return this.serially(() => this.#reserve(length, options));
   }
 
   /** reserve, blocking the thread while the ring is full. */
-  reserveSync(length: number, options?: Omit<ChannelSendOptions, 'signal'>): Buffer {
-    const { block, timeout } = validateSendOptions(options);
+  reserveSync(length: number, options?: Omit<ChannelWaitOptions, 'signal'>): Buffer {
+    const waiting = validateWaiting(options);
     const need = this.#need(length);
-    const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
-    while (!this.#hasRoom(need)) {
-      if (!block) throw full();
-      if (!spinUntil(() => this.#hasRoom(need)) && !this.sleepSync(this.#readSeen, deadline)) throw timedOut(timeout!);
-    }
+    while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
     return this.#place(length, need);
   }
 
-  async #reserve(length: number, options: ChannelSendOptions | undefined): Promise<Buffer> {
-    const { block, timeout, signal } = validateSendOptions(options);
-    if (signal !== undefined) validateWaitOptions({ signal });
+  async #reserve(length: number, options: ChannelWaitOptions | undefined): Promise<Buffer> {
+    const waiting = validateWaiting(options);
     const need = this.#need(length);
-    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
-    const stop = timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]);
-    while (!this.#hasRoom(need)) {
-      if (!block) throw full();
-      if (spinUntil(() => this.#hasRoom(need))) break;
-      try {
-        await this.sleep(this.#readSeen, stop);
-      } catch (error) {
-        throw timer?.aborted ? timedOut(timeout!) : error;
-      }
-    }
+    while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
     return this.#place(length, need);
   }
 
