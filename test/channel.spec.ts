@@ -2,12 +2,13 @@
 // every record delivered once and intact, wrap-around, back-pressure, a peer killed, and a
 // hostile other end.
 import assert from 'node:assert/strict';
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelReader, ChannelWriter, IPC_STAT, shmat, shmctl, shmdt } from '../lib';
+import { packageRoot } from '../lib/native';
 import { recordOf } from './fixtures/channel-end';
 import { useShmCleanup } from './helpers';
 
@@ -132,6 +133,21 @@ describe('channel', function () {
     assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
   });
 
+  it('refuses to open a channel whose creator died before anyone opened it, and removes what it left', async () => {
+    const creator = spawn(process.execPath, ['-e', `
+      const { ChannelReader } = require(${JSON.stringify(packageRoot)});
+      const reader = ChannelReader.create(null, { capacity: 4096 });
+      process.send(reader.id);
+      setInterval(() => {}, 1000);`], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    children.push(creator);
+    const [id] = await once(creator, 'message') as [number];
+    creator.kill('SIGKILL');
+    await once(creator, 'exit');
+    await assert.rejects(ChannelWriter.open({ id }), { code: 'ERR_CHANNEL_PEER_GONE' });
+    assert.throws(() => shmctl(id, IPC_STAT), { code: 'EINVAL' });
+    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
+  });
+
   it('ends the reader once the writer closes and every record is read', async () => {
     const channel = reader(4096);
     const writer = await ChannelWriter.open({ id: channel.id });
@@ -154,6 +170,11 @@ describe('channel', function () {
     await assert.rejects(writer.send(Buffer.alloc(2041)), { name: 'RangeError' });
     await assert.rejects(ChannelWriter.open({ id: channel.id }), { code: 'ERR_CHANNEL_TAKEN' });
     assert.throws(() => ChannelReader.create(null, { capacity: 5000 }), { message: /power of two/ });
+    // A Sync call behind a pending promise call of the same end would take its place.
+    const pending = channel.receive();
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_INVALID_STATE' });
+    writer.sendSync('first');
+    assert.equal((await pending)!.toString(), 'first');
     writer.sendSync('view');
     const view = channel.receiveSync()!;
     assert.equal(view.toString(), 'view');
@@ -161,6 +182,14 @@ describe('channel', function () {
     // The ring is unmapped: its views are empty, never a way into unmapped memory.
     assert.equal(view.length, 0);
     assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CLOSED' });
+    // Closed under a waiting call: it ends, saying so.
+    const other = reader(4096);
+    const otherWriter = await ChannelWriter.open({ id: other.id });
+    ends.push(otherWriter);
+    const waiting = other.receive();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    other.close();
+    await assert.rejects(waiting, { code: 'ERR_CHANNEL_CLOSED' });
   });
 
   it('reports garbage from the other end as corrupt, never reading outside the ring', async () => {
@@ -179,6 +208,13 @@ describe('channel', function () {
     raw.writeUInt32LE(1, 516);
     Atomics.store(words, 16, 1 << 20);
     assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /ahead of the reader's/ });
+    // Positions are multiples of 8: one that is not, from before this end opened, is garbage.
+    const twisted = ChannelWriter.create(null, { capacity: 4096 });
+    ends.push(twisted);
+    const twistedRaw = shmat(twisted.id);
+    Atomics.store(new Int32Array(twistedRaw.buffer, twistedRaw.byteOffset, 128), 32, 5);
+    shmdt(twistedRaw);
+    await assert.rejects(ChannelReader.open({ id: twisted.id }), { code: 'ERR_CHANNEL_CORRUPT', message: /positions \(write 0, read 5\)/ });
     // A segment that holds no channel cannot be opened as one.
     const other = ChannelReader.create(null, { capacity: 4096 });
     ends.push(other);

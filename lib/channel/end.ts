@@ -54,6 +54,28 @@ const slot = {
   reader: { pid: W.readerPid, closed: W.readerClosed, sleeps: W.readerSleeps, position: W.read },
 } as const;
 
+/**
+ * Whether process `pid` still runs (0: no process attached yet, which may come). A zombie
+ * counts as gone: a parent blocked in a Sync call cannot reap its child meanwhile.
+ */
+function runs(pid: number): boolean {
+  if (pid === 0) return true;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ENOENT') return false;
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch (failure) {
+      return (failure as { code?: string }).code !== 'ESRCH';
+    }
+  }
+  const state = stat.charAt(stat.lastIndexOf(')') + 2);
+  return state !== 'Z' && state !== 'X';
+}
+
 /** Error [ERR_CHANNEL_CLOSED] or [ERR_CHANNEL_PEER_GONE]: the other end is not there any more. */
 export function peerGone(side: Side, pid: number, closed: boolean): Error {
   const error = closed
@@ -104,6 +126,7 @@ export async function openParts(side: Side, target: IpcTarget): Promise<Parts> {
   const id = given ?? shmget(key!, 0, 0);
   const memory = shmat(id);
   let ownBell: Socket | undefined;
+  let claimed: Int32Array | undefined;
   try {
     if (memory.length < HEADER_BYTES) throw corrupt(`segment ${id} is too small for a channel`);
     const words = new Int32Array(memory.buffer, memory.byteOffset, HEADER_BYTES / 4);
@@ -117,9 +140,22 @@ export async function openParts(side: Side, target: IpcTarget): Promise<Parts> {
     if (end < 0 || end > PREFIX_OFFSET + PREFIX_BYTES - 1 - '.writer'.length) throw corrupt('its doorbell path is not terminated');
     const prefix = memory.toString('utf8', PREFIX_OFFSET, end);
     if (!prefix.startsWith('/')) throw corrupt(`its doorbell path ${JSON.stringify(prefix)} is not absolute`);
+    const creator = Atomics.load(words, slot[other(side)].pid);
+    if (!runs(creator)) {
+      // It died before anyone opened the channel: nobody ever will, so what it made goes.
+      for (const path of [`${prefix}.writer`, `${prefix}.reader`]) rmSync(path, { force: true });
+      shmctl(id, IPC_RMID);
+      throw peerGone(side, creator, false);
+    }
+    const write = Atomics.load(words, W.write) >>> 0;
+    const read = Atomics.load(words, W.read) >>> 0;
+    if ((write & 7) !== 0 || (read & 7) !== 0 || ((write - read) >>> 0) > capacity) {
+      throw corrupt(`its positions (write ${write}, read ${read}) do not fit a ring of ${capacity}`);
+    }
     if (Atomics.compareExchange(words, slot[side].pid, 0, process.pid) !== 0) {
       throw Object.assign(invalidState(`the channel already has a ${side} (pid ${words[slot[side].pid]})`), { code: 'ERR_CHANNEL_TAKEN' });
     }
+    claimed = words;
     // The other end's doorbell first: opening this end's is what tells the creator that the
     // channel is connected, and it then removes both names.
     const peerBell = await openFifoWriter(`${prefix}.${other(side)}`, { timeout: 10_000 });
@@ -136,6 +172,8 @@ export async function openParts(side: Side, target: IpcTarget): Promise<Parts> {
     return { ...parts, peerBell: Promise.resolve(peerBell) };
   } catch (error) {
     ownBell?.destroy();
+    // Not opened after all: the side is free again.
+    if (claimed !== undefined) Atomics.compareExchange(claimed, slot[side].pid, process.pid, 0);
     shmdt(memory);
     throw error;
   }
@@ -155,6 +193,7 @@ export abstract class ChannelEnd {
   readonly #peerBellOpening: Promise<Socket>;
   #wake: (() => void) | undefined;
   #queue: Promise<unknown> = Promise.resolve();
+  #pending = 0;
   #bellEnded = false;
   #closed = false;
   #prefix: string | undefined;
@@ -229,32 +268,26 @@ export abstract class ChannelEnd {
     return Atomics.load(this.words, slot[other(this.#side)].pid);
   }
 
-  // A process the kernel no longer runs is a peer gone (the doorbell says so sooner, to async
-  // waits). A zombie counts as gone: a parent blocked here cannot reap its child meanwhile.
+  // The doorbell says so sooner, to async waits.
   #peerAlive(): boolean {
-    const pid = this.#peerPid();
-    if (pid === 0) return true;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    } catch (error) {
-      if ((error as { code?: string }).code === 'ENOENT') return false;
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch (failure) {
-        return (failure as { code?: string }).code !== 'ESRCH';
-      }
-    }
-    const state = stat.charAt(stat.lastIndexOf(')') + 2);
-    return state !== 'Z' && state !== 'X';
+    return runs(this.#peerPid());
   }
 
   /** Runs `operation` once this end's earlier promise calls are done, in call order. */
   protected serially<T>(operation: () => Promise<T>): Promise<T> {
-    const done = this.#queue.then(operation, operation);
+    this.#pending++;
+    const done = this.#queue.then(operation, operation).finally(() => this.#pending--);
     this.#queue = done.catch(() => undefined);
     return done;
+  }
+
+  /**
+   * Before a Sync call: one made while promise calls of this end are pending would take their
+   * place in the ring behind their backs.
+   */
+  protected checkNoPending(): void {
+    this.checkOpen();
+    if (this.#pending > 0) throw invalidState('a promise call of this end of the channel is pending: wait for it before a Sync call');
   }
 
   /**
@@ -284,8 +317,13 @@ export abstract class ChannelEnd {
     if (Atomics.compareExchange(this.words, sleeps, ON_FUTEX, AWAKE) === ON_FUTEX) {
       futex.notify(this.words, slot[this.#side].position);
     } else if (Atomics.compareExchange(this.words, sleeps, ON_DOORBELL, AWAKE) === ON_DOORBELL) {
-      if (this.#peerBell !== undefined) this.#peerBell.write(ONE);
-      else void this.#peerBellOpening.then((bell) => bell.write(ONE), () => undefined);
+      // One byte waiting in the FIFO (or still queued here) wakes it: more would only pile up,
+      // for ever if the other end never reads them.
+      const ring = (bell: Socket) => {
+        if (bell.writableLength === 0) bell.write(ONE);
+      };
+      if (this.#peerBell !== undefined) ring(this.#peerBell);
+      else void this.#peerBellOpening.then(ring, () => undefined);
     }
   }
 
@@ -335,7 +373,8 @@ export abstract class ChannelEnd {
       });
     } finally {
       this.#wake = undefined;
-      Atomics.store(this.words, mine, AWAKE);
+      // Closed meanwhile: the words are unmapped, and the caller finds the end closed.
+      if (!this.#closed) Atomics.store(this.words, mine, AWAKE);
     }
   }
 

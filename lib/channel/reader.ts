@@ -38,6 +38,7 @@ export class ChannelReader extends ChannelEnd {
 
   /** receive, blocking the thread while the channel is empty. */
   receiveSync(options?: Omit<ChannelWaitOptions, 'signal'>): Buffer | null {
+    this.checkNoPending();
     const waiting = validateWaiting(options);
     this.release();
     for (;;) {
@@ -106,6 +107,7 @@ export class ChannelReader extends ChannelEnd {
     const capacity = this.capacity;
     let waiting = (this.#writeSeen - this.#read) >>> 0;
     if (waiting > capacity) throw corrupt(`the writer's position is ${waiting} bytes ahead of the reader's, in a ring of ${capacity}`);
+    if ((this.#read & 7) !== 0) throw corrupt(`the read position ${this.#read} is not a multiple of 8`);
     let offset = this.#read & (capacity - 1);
     let kind = this.ring.readUInt32LE(offset + 4);
     if (kind === KIND_PADDING) {

@@ -6,7 +6,7 @@ import { toBytes, validateInteger } from '../validate';
 import {
   ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting,
 } from './end';
-import { KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
+import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
 
 export class ChannelWriter extends ChannelEnd {
   #write: number;
@@ -15,7 +15,7 @@ export class ChannelWriter extends ChannelEnd {
   #reserved: { offset: number; length: number; next: number } | undefined;
   private constructor(parts: Parts) {
     super('writer', parts);
-    this.#write = Atomics.load(this.words, W.write);
+    this.#write = Atomics.load(this.words, W.write) >>> 0;
     this.#readSeen = Atomics.load(this.words, W.read);
   }
 
@@ -49,6 +49,7 @@ export class ChannelWriter extends ChannelEnd {
 
   /** send, blocking the thread while the ring is full. */
   sendSync(data: string | ArrayBufferView, options?: Omit<ChannelWaitOptions, 'signal'>): void {
+    this.checkNoPending();
     const bytes = toBytes(data);
     this.reserveSync(bytes.length, options).set(bytes);
     this.commit();
@@ -61,6 +62,7 @@ export class ChannelWriter extends ChannelEnd {
 
   /** reserve, blocking the thread while the ring is full. */
   reserveSync(length: number, options?: Omit<ChannelWaitOptions, 'signal'>): Buffer {
+    this.checkNoPending();
     const waiting = validateWaiting(options);
     const need = this.#need(length);
     while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
@@ -93,12 +95,14 @@ export class ChannelWriter extends ChannelEnd {
     validateInteger(length, 'length', 0, Number.MAX_SAFE_INTEGER);
     if (length > this.maxMessageSize) throw outOfRange('length', `at most ${this.maxMessageSize} bytes (half the channel's capacity)`, length);
     const need = recordBytes(length);
+    if ((this.#write & 7) !== 0) throw corrupt(`the write position ${this.#write} is not a multiple of 8`);
     const offset = this.#write & (this.capacity - 1);
     const toEnd = this.capacity - offset;
     return toEnd < need ? need + toEnd : need;
   }
 
   #hasRoom(need: number): boolean {
+    this.checkOpen();
     this.checkPeer();
     if (this.capacity - ((this.#write - this.#readSeen) >>> 0) >= need) return true;
     this.#readSeen = Atomics.load(this.words, W.read) >>> 0;
