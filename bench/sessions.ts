@@ -154,6 +154,24 @@ async function semaphoresAndMemory(): Promise<Session> {
   };
 }
 
+/** Over a stream to an echo process: `count` 64-byte round trips, or a request for `count` MiB. */
+function exchange(out: NodeJS.WritableStream, read: (bytes: number) => Promise<void>, bulk: boolean, count: number): Promise<number> {
+  return timedAsync(count, async () => {
+    if (bulk) {
+      const request = Buffer.alloc(4);
+      request.writeUInt32LE(count);
+      out.write(request);
+      await read(count * MiB);
+      return;
+    }
+    for (let i = 0; i < count; i++) {
+      const answered = read(64);
+      out.write(payload);
+      await answered;
+    }
+  });
+}
+
 /** Two FIFOs to an echo process: 64-byte round trips, or requests for MiB. */
 const fifo = (bulk: boolean) => async (): Promise<Session> => {
   const dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-bench-'));
@@ -165,20 +183,7 @@ const fifo = (bulk: boolean) => async (): Promise<Session> => {
   const outgoing = await openFifoWriter(requests);
   const read = reader(incoming);
   return {
-    run: (count) => timedAsync(count, async () => {
-      if (bulk) {
-        const request = Buffer.alloc(4);
-        request.writeUInt32LE(count);
-        outgoing.write(request);
-        await read(count * MiB);
-        return;
-      }
-      for (let i = 0; i < count; i++) {
-        const answered = read(64);
-        outgoing.write(payload);
-        await answered;
-      }
-    }),
+    run: (count) => exchange(outgoing, read, bulk, count),
     async close() {
       outgoing.end();
       await ended(child);
@@ -199,20 +204,7 @@ const unixSocket = (bulk: boolean) => async (): Promise<Session> => {
   await once(socket, 'connect');
   const read = reader(socket);
   return {
-    run: (count) => timedAsync(count, async () => {
-      if (bulk) {
-        const request = Buffer.alloc(4);
-        request.writeUInt32LE(count);
-        socket.write(request);
-        await read(count * MiB);
-        return;
-      }
-      for (let i = 0; i < count; i++) {
-        const answered = read(64);
-        socket.write(payload);
-        await answered;
-      }
-    }),
+    run: (count) => exchange(socket, read, bulk, count),
     async close() {
       socket.destroy();
       await ended(child);

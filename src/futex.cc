@@ -18,23 +18,12 @@ namespace kernel_ipc {
 namespace {
 
 // Keeps an attachment's mapping while it lives (see HoldAttachment).
-class Hold {
- public:
-  explicit Hold(void* hold) : hold_(hold) {}
-  ~Hold() {
-    if (hold_ != nullptr) ReleaseAttachment(hold_);
-  }
-  Hold(const Hold&) = delete;
-  Hold& operator=(const Hold&) = delete;
-
- private:
-  void* hold_;
-};
+using Hold = std::unique_ptr<void, void (*)(void*)>;
 
 // Word `index` of `view`, with a hold on its mapping. TypeScript checked both
 // already, with intrinsics taken at load; checked again here, from what V8
 // knows of the view, since nothing may reach memory outside an attachment.
-int32_t* WordOf(const Napi::CallbackInfo& info, std::unique_ptr<Hold>& hold) {
+int32_t* WordOf(const Napi::CallbackInfo& info, Hold& hold) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
     throw Napi::TypeError::New(env, "The \"view\" argument must be an Int32Array over a shared memory attachment");
@@ -46,7 +35,7 @@ int32_t* WordOf(const Napi::CallbackInfo& info, std::unique_ptr<Hold>& hold) {
   }
   void* held = HoldAttachment(view.ArrayBuffer());
   if (held == nullptr) throw Napi::TypeError::New(env, "The \"view\" argument must be an Int32Array over a shared memory attachment");
-  hold = std::make_unique<Hold>(held);
+  hold = Hold(held, ReleaseAttachment);
   return view.Data() + index;
 }
 
@@ -101,6 +90,20 @@ Napi::Value OutcomeToString(Napi::Env env, Outcome outcome) {
   return Napi::String::New(env, names[outcome]);
 }
 
+// One wait in the kernel: 0 and its outcome, or its errno (EINTR: interrupted).
+int WaitOnce(int32_t* word, int32_t expected, const Deadline& deadline, Outcome* outcome) {
+  if (FutexWaitUntil(word, expected, deadline) == 0) {
+    *outcome = kOk;
+  } else if (errno == EAGAIN) {
+    *outcome = kNotEqual;
+  } else if (errno == ETIMEDOUT) {
+    *outcome = kTimedOut;
+  } else {
+    return errno;
+  }
+  return 0;
+}
+
 // Without waiting: the outcome if there is one, else -1 (the wait must block).
 int Immediate(const int32_t* word, int32_t expected, const Deadline& deadline) {
   if (Load(word) != expected) return kNotEqual;
@@ -110,7 +113,7 @@ int Immediate(const int32_t* word, int32_t expected, const Deadline& deadline) {
 
 class WaitCall : public BlockingCall {
  public:
-  WaitCall(int32_t* word, std::unique_ptr<Hold> hold, int32_t expected, Deadline deadline)
+  WaitCall(int32_t* word, Hold hold, int32_t expected, Deadline deadline)
       : word_(word), hold_(std::move(hold)), expected_(expected), deadline_(deadline) {}
 
   const char* Syscall() const override { return "futex"; }
@@ -124,26 +127,14 @@ class WaitCall : public BlockingCall {
       outcome_ = static_cast<Outcome>(outcome);
       return 0;
     }
-    if (FutexWaitUntil(word_, expected_, deadline_) == 0) {
-      outcome_ = kOk;
-      return 0;
-    }
-    if (errno == EAGAIN) {
-      outcome_ = kNotEqual;
-      return 0;
-    }
-    if (errno == ETIMEDOUT) {
-      outcome_ = kTimedOut;
-      return 0;
-    }
-    return errno;
+    return WaitOnce(word_, expected_, deadline_, &outcome_);
   }
 
   Napi::Value Result(Napi::Env env) override { return OutcomeToString(env, outcome_); }
 
  private:
   int32_t* word_;
-  std::unique_ptr<Hold> hold_;  // keeps word_ mapped until the call is gone
+  Hold hold_;  // keeps word_ mapped until the call is gone
   int32_t expected_;
   Deadline deadline_;
   Outcome outcome_ = kOk;
@@ -153,7 +144,7 @@ class WaitCall : public BlockingCall {
 
 Napi::Value FutexWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::unique_ptr<Hold> hold;
+  Hold hold(nullptr, ReleaseAttachment);
   int32_t* word = WordOf(info, hold);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
   Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
@@ -170,11 +161,9 @@ Napi::Value FutexWait(const Napi::CallbackInfo& info) {
       outcome = static_cast<Outcome>(immediate);
       return 0;
     }
-    if (FutexWaitUntil(word, expected, deadline) == 0) return 0;
-    if (errno == EAGAIN) outcome = kNotEqual;
-    else if (errno == ETIMEDOUT) outcome = kTimedOut;
-    else return -1;
-    return 0;
+    int failed = WaitOnce(word, expected, deadline, &outcome);
+    errno = failed;
+    return failed == 0 ? 0 : -1;
   });
   if (result == -1) throw ErrnoError(env, errno, "futex");
   return OutcomeToString(env, outcome);
@@ -182,7 +171,7 @@ Napi::Value FutexWait(const Napi::CallbackInfo& info) {
 
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::unique_ptr<Hold> hold;
+  Hold hold(nullptr, ReleaseAttachment);
   int32_t* word = WordOf(info, hold);
   int32_t expected = info[2].As<Napi::Number>().Int32Value();
   Deadline deadline = DeadlineAfter(info[3].As<Napi::Number>().DoubleValue());
@@ -192,7 +181,7 @@ Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info) {
 
 Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::unique_ptr<Hold> hold;
+  Hold hold(nullptr, ReleaseAttachment);
   int32_t* word = WordOf(info, hold);
   double count = info[2].As<Napi::Number>().DoubleValue();
   int wake = count >= INT_MAX ? INT_MAX : static_cast<int>(count);

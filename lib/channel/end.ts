@@ -246,7 +246,7 @@ export abstract class ChannelEnd {
     return this.#closed;
   }
 
-  /** Whether the other end closed the channel; with `orDied`, or went without closing it. */
+  /** Whether the other end closed the channel. */
   protected peerEnded(): boolean {
     return Atomics.load(this.words, slot[other(this.#side)].closed) === 1;
   }
@@ -425,7 +425,7 @@ export interface ChannelWaitOptions {
   signal?: AbortSignal;
 }
 
-/** A call's waiting, checked: until `deadline` (performance.now()) or `stop` aborts. */
+/** A call's waiting, checked: a Sync call's until `deadline` (performance.now()), a promise's until `stop` aborts. */
 export interface Waiting {
   block: boolean;
   timeout: number | undefined;
@@ -434,12 +434,13 @@ export interface Waiting {
   timer: AbortSignal | undefined;
 }
 
-export function validateWaiting(options: unknown): Waiting {
+export function validateWaiting(options: unknown, promise: boolean): Waiting {
   const { block = true, signal, timeout } = validateOptions<ChannelWaitOptions>(options);
   validateBoolean(block, 'options.block');
   if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
   if (signal !== undefined) validateWaitOptions({ signal });
-  const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+  // Only a promise call needs a timer: a Sync one measures its deadline as it sleeps.
+  const timer = timeout === undefined || !promise ? undefined : AbortSignal.timeout(timeout);
   return {
     block,
     timeout,

@@ -39,7 +39,7 @@ export class ChannelReader extends ChannelEnd {
   /** receive, blocking the thread while the channel is empty. */
   receiveSync(options?: Omit<ChannelWaitOptions, 'signal'>): Buffer | null {
     this.checkNoPending();
-    const waiting = validateWaiting(options);
+    const waiting = validateWaiting(options, false);
     this.release();
     for (;;) {
       const record = this.#next();
@@ -75,7 +75,7 @@ export class ChannelReader extends ChannelEnd {
   }
 
   async #receive(options: ChannelWaitOptions | undefined): Promise<Buffer | null> {
-    const waiting = validateWaiting(options);
+    const waiting = validateWaiting(options, true);
     this.release();
     for (;;) {
       const record = this.#next();

@@ -63,14 +63,14 @@ export class ChannelWriter extends ChannelEnd {
   /** reserve, blocking the thread while the ring is full. */
   reserveSync(length: number, options?: Omit<ChannelWaitOptions, 'signal'>): Buffer {
     this.checkNoPending();
-    const waiting = validateWaiting(options);
+    const waiting = validateWaiting(options, false);
     const need = this.#need(length);
     while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
     return this.#place(length, need);
   }
 
   async #reserve(length: number, options: ChannelWaitOptions | undefined): Promise<Buffer> {
-    const waiting = validateWaiting(options);
+    const waiting = validateWaiting(options, true);
     const need = this.#need(length);
     while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
     return this.#place(length, need);
