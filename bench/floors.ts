@@ -7,7 +7,8 @@ import { compileC, haveCompiler } from '../tools/compile-c';
 // Usage: floors <mode>, then one line per run on stdin: a count of round trips (or MiB), to
 // which it answers with the nanoseconds per round trip (or per MiB). Modes: spin,
 // spin-futex, futex, msg, sem, pipe, unix (round trips of 64 bytes); memcpy, pipe-bulk,
-// unix-bulk (1 MiB at a time).
+// unix-bulk, ring-bulk (a ring of four 1 MiB slots in shared memory, spin then futex, copied in
+// and out), ring-bulk-in-place (copied in, read in place) (1 MiB at a time).
 const source = `
 #define _GNU_SOURCE
 #include <linux/futex.h>
@@ -30,6 +31,7 @@ const source = `
 
 #define MIB (1024 * 1024)
 #define SPINS 50000
+#define SLOTS 4
 
 static double now(void) {
   struct timespec t;
@@ -73,7 +75,11 @@ int main(int argc, char **argv) {
   char *buf = malloc(MIB), *other = malloc(MIB);
   memset(buf, 'x', MIB);
   memset(other, 'y', MIB);
-  if (!strncmp(mode, "spin", 4) || !strcmp(mode, "futex")) {
+  int ring = !strncmp(mode, "ring", 4), in_place = strstr(mode, "in-place") != NULL;
+  if (ring) {
+    spin_mode = 1;
+    w = mmap(NULL, 4096 + SLOTS * MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  } else if (!strncmp(mode, "spin", 4) || !strcmp(mode, "futex")) {
     spin_mode = !strcmp(mode, "spin") ? 0 : !strcmp(mode, "spin-futex") ? 1 : 2;
     w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   } else if (!strcmp(mode, "msg")) {
@@ -99,7 +105,14 @@ int main(int argc, char **argv) {
       close(fds[0][1]);
       if (fds[1][0] != fds[0][1]) close(fds[1][0]);
     }
-    if (w && sem < 0) {
+    if (ring) {
+      /* Words: 0 slots filled, 1 slots emptied; the writer waits for a free slot. */
+      for (int32_t k = 1; !atomic_load(&w[2]); k++) {
+        await_word(&w[1], k - SLOTS, &w[4]);
+        memcpy((char *)w + 4096 + (size_t)((k - 1) % SLOTS) * MIB, other, MIB);
+        publish(&w[0], k, &w[3]);
+      }
+    } else if (w && sem < 0) {
       for (int32_t round = 1; !atomic_load(&w[2]); round++) {
         await_word(&w[0], round, &w[4]);
         publish(&w[1], round, &w[3]);
@@ -133,6 +146,11 @@ int main(int argc, char **argv) {
       if (!strcmp(mode, "memcpy")) {
         memcpy(other, buf, MIB);
         __asm__ volatile("" ::: "memory");
+      } else if (ring) {
+        await_word(&w[0], ++round, &w[3]);
+        if (!in_place) memcpy(other, (char *)w + 4096 + (size_t)((round - 1) % SLOTS) * MIB, MIB);
+        __asm__ volatile("" ::: "memory");
+        publish(&w[1], round, &w[4]);
       } else if (w && sem < 0) {
         publish(&w[0], ++round, &w[4]);
         await_word(&w[1], round, &w[3]);
@@ -157,7 +175,7 @@ int main(int argc, char **argv) {
     }
     printf("%f\\n", (now() - started) / count);
   }
-  if (w) { atomic_store(&w[2], 1); atomic_fetch_add(&w[0], 1); futex_wake(&w[0]); }
+  if (w) { atomic_store(&w[2], 1); atomic_fetch_add(&w[0], 1); futex_wake(&w[0]); atomic_fetch_add(&w[1], 1); futex_wake(&w[1]); }
   if (q >= 0) msgctl(q, IPC_RMID, NULL);
   if (sem >= 0) semctl(sem, 0, IPC_RMID);
   close(fds[0][1]);
@@ -166,7 +184,7 @@ int main(int argc, char **argv) {
 }
 `;
 
-export type FloorMode = 'spin' | 'spin-futex' | 'futex' | 'msg' | 'sem' | 'pipe' | 'unix' | 'memcpy' | 'pipe-bulk' | 'unix-bulk';
+export type FloorMode = 'spin' | 'spin-futex' | 'futex' | 'msg' | 'sem' | 'pipe' | 'unix' | 'memcpy' | 'pipe-bulk' | 'unix-bulk' | 'ring-bulk' | 'ring-bulk-in-place';
 
 /** A C program of `mode` waiting for runs; undefined where there is no compiler. */
 export class Floor {

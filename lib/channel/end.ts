@@ -16,7 +16,7 @@ import {
   AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
   VERSION, W,
 } from './layout';
-import { spinUntil } from './spin';
+import { Spin } from './spin';
 
 export type Side = 'writer' | 'reader';
 
@@ -192,6 +192,7 @@ export abstract class ChannelEnd {
   #peerBell: Socket | undefined;
   readonly #peerBellOpening: Promise<Socket>;
   #wake: (() => void) | undefined;
+  readonly #spin = new Spin();
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #bellEnded = false;
@@ -296,18 +297,25 @@ export abstract class ChannelEnd {
    */
   protected async waitFor(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): Promise<void> {
     if (!waiting.block) throw stillThere(state);
-    if (spinUntil(ready)) return;
+    const started = performance.now();
     try {
-      await this.sleep(seen(), waiting.stop);
+      if (!this.#spin.until(ready)) await this.sleep(seen(), waiting.stop);
     } catch (error) {
       throw waiting.timer?.aborted ? stillThere(state, waiting.timeout) : error;
+    } finally {
+      this.#spin.waited(performance.now() - started);
     }
   }
 
   /** waitFor, blocking the thread. */
   protected waitForSync(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): void {
     if (!waiting.block) throw stillThere(state);
-    if (!spinUntil(ready) && !this.sleepSync(seen(), waiting.deadline)) throw stillThere(state, waiting.timeout);
+    const started = performance.now();
+    try {
+      if (!this.#spin.until(ready) && !this.sleepSync(seen(), waiting.deadline)) throw stillThere(state, waiting.timeout);
+    } finally {
+      this.#spin.waited(performance.now() - started);
+    }
   }
 
   /** After changing its position: wakes the other end if it said it sleeps, once. */
@@ -427,14 +435,18 @@ export interface ChannelWaitOptions {
 
 /** A call's waiting, checked: a Sync call's until `deadline` (performance.now()), a promise's until `stop` aborts. */
 export interface Waiting {
-  block: boolean;
-  timeout: number | undefined;
-  deadline: number;
-  stop: AbortSignal | undefined;
-  timer: AbortSignal | undefined;
+  readonly block: boolean;
+  readonly timeout: number | undefined;
+  readonly deadline: number;
+  readonly stop: AbortSignal | undefined;
+  readonly timer: AbortSignal | undefined;
 }
 
+/** No options: wait as long as it takes (the common case, without an object per call; not frozen, which V8 makes slower to read). */
+const UNTIL_READY: Waiting = { block: true, timeout: undefined, deadline: Infinity, stop: undefined, timer: undefined };
+
 export function validateWaiting(options: unknown, promise: boolean): Waiting {
+  if (options === undefined) return UNTIL_READY;
   const { block = true, signal, timeout } = validateOptions<ChannelWaitOptions>(options);
   validateBoolean(block, 'options.block');
   if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);

@@ -11,8 +11,10 @@ import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordByte
 export class ChannelWriter extends ChannelEnd {
   #write: number;
   #readSeen: number;
-  /** A reserve()d record: where in the ring, its payload's length, and the write position after it. */
-  #reserved: { offset: number; length: number; next: number } | undefined;
+  /** The reserve()d record, -1 if none: where in the ring, its payload's length, and the write position after it. */
+  #reservedAt = -1;
+  #reservedLength = 0;
+  #reservedNext = 0;
   private constructor(parts: Parts) {
     super('writer', parts);
     this.#write = Atomics.load(this.words, W.write) >>> 0;
@@ -41,8 +43,8 @@ export class ChannelWriter extends ChannelEnd {
   send(data: string | ArrayBufferView, options?: ChannelWaitOptions): Promise<void> {
     return this.serially(async () => {
       const bytes = toBytes(data);
-      const view = await this.#reserve(bytes.length, options);
-      view.set(bytes);
+      await this.#reserve(bytes.length, options);
+      this.ring.set(bytes, this.#reservedAt + RECORD_HEADER);
       this.commit();
     });
   }
@@ -51,47 +53,61 @@ export class ChannelWriter extends ChannelEnd {
   sendSync(data: string | ArrayBufferView, options?: Omit<ChannelWaitOptions, 'signal'>): void {
     this.checkNoPending();
     const bytes = toBytes(data);
-    this.reserveSync(bytes.length, options).set(bytes);
+    this.#reserveSync(bytes.length, options);
+    this.ring.set(bytes, this.#reservedAt + RECORD_HEADER);
     this.commit();
   }
 
   /** Room for a record of `length` bytes, in place: fill the Buffer, then commit(). */
   reserve(length: number, options?: ChannelWaitOptions): Promise<Buffer> {
-    return this.serially(() => this.#reserve(length, options));
+    return this.serially(async () => {
+      await this.#reserve(length, options);
+      return this.#reservedView();
+    });
   }
 
   /** reserve, blocking the thread while the ring is full. */
   reserveSync(length: number, options?: Omit<ChannelWaitOptions, 'signal'>): Buffer {
+    this.#reserveSync(length, options);
+    return this.#reservedView();
+  }
+
+  #reserveSync(length: number, options: ChannelWaitOptions | undefined): void {
     this.checkNoPending();
     const waiting = validateWaiting(options, false);
     const need = this.#need(length);
     while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
-    return this.#place(length, need);
+    this.#place(length, need);
   }
 
-  async #reserve(length: number, options: ChannelWaitOptions | undefined): Promise<Buffer> {
+  async #reserve(length: number, options: ChannelWaitOptions | undefined): Promise<void> {
     const waiting = validateWaiting(options, true);
     const need = this.#need(length);
     while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
-    return this.#place(length, need);
+    this.#place(length, need);
+  }
+
+  #reservedView(): Buffer {
+    const start = this.#reservedAt + RECORD_HEADER;
+    return this.ring.subarray(start, start + this.#reservedLength);
   }
 
   /** Publishes the reserve()d record: the reader may take it from now on. */
   commit(): void {
     this.checkOpen();
-    const reserved = this.#reserved;
-    if (reserved === undefined) throw Object.assign(new Error('Invalid state: nothing is reserved'), { code: 'ERR_INVALID_STATE' });
-    this.#reserved = undefined;
-    this.ring.writeUInt32LE(reserved.length, reserved.offset);
-    this.ring.writeUInt32LE(KIND_DATA, reserved.offset + 4);
-    this.#write = reserved.next;
+    const offset = this.#reservedAt;
+    if (offset < 0) throw Object.assign(new Error('Invalid state: nothing is reserved'), { code: 'ERR_INVALID_STATE' });
+    this.#reservedAt = -1;
+    this.ring.writeUInt32LE(this.#reservedLength, offset);
+    this.ring.writeUInt32LE(KIND_DATA, offset + 4);
+    this.#write = this.#reservedNext;
     Atomics.store(this.words, W.write, this.#write | 0);
     this.wakePeer();
   }
 
   #need(length: number): number {
     this.checkOpen();
-    if (this.#reserved !== undefined) throw Object.assign(new Error('Invalid state: a reserved record is not committed'), { code: 'ERR_INVALID_STATE' });
+    if (this.#reservedAt >= 0) throw Object.assign(new Error('Invalid state: a reserved record is not committed'), { code: 'ERR_INVALID_STATE' });
     validateInteger(length, 'length', 0, Number.MAX_SAFE_INTEGER);
     if (length > this.maxMessageSize) throw outOfRange('length', `at most ${this.maxMessageSize} bytes (half the channel's capacity)`, length);
     const need = recordBytes(length);
@@ -110,14 +126,15 @@ export class ChannelWriter extends ChannelEnd {
   }
 
   // Pads to the end of the ring if the record does not fit before it.
-  #place(length: number, need: number): Buffer {
+  #place(length: number, need: number): void {
     let offset = this.#write & (this.capacity - 1);
     if (need !== recordBytes(length)) {
       this.ring.writeUInt32LE(this.capacity - offset - RECORD_HEADER, offset);
       this.ring.writeUInt32LE(KIND_PADDING, offset + 4);
       offset = 0;
     }
-    this.#reserved = { offset, length, next: (this.#write + need) >>> 0 };
-    return this.ring.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length);
+    this.#reservedAt = offset;
+    this.#reservedLength = length;
+    this.#reservedNext = (this.#write + need) >>> 0;
   }
 }
