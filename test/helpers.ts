@@ -209,6 +209,20 @@ export function seccompRefusal(syscall: string, args: Array<[index: number, valu
   `, { shared: true });
 }
 
+/**
+ * Whether the suite runs under AddressSanitizer (`npm run test:sanitize`): its runtime needs
+ * /proc and anonymous memory of its own, which some tests take away from a child on purpose.
+ */
+export const underSanitizers = /\blibasan\b/.test(process.env.LD_PRELOAD ?? '');
+
+/**
+ * This process's environment with `library` preloaded as well, after what it preloads already
+ * (`npm run test:sanitize` preloads the sanitizers' runtime, which must come first).
+ */
+export function preloading(library: string, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...env, LD_PRELOAD: [process.env.LD_PRELOAD, library].filter(Boolean).join(':') };
+}
+
 /** Lets GC run and the finalizers it queued (Node runs them from setImmediate) finish. */
 export async function collectGarbage(): Promise<void> {
   for (let i = 0; i < 3; i++) {

@@ -10,7 +10,7 @@ import {
   SIG_BLOCK, SIG_SETMASK, SIG_UNBLOCK, sigpending, sigprocmask, sigqueue, watchSignals,
 } from '../lib';
 import { sigwaitinfo } from '../lib/promises';
-import { assertAliveWhileWaiting, assertExitWhileWaiting, compileC, parkThreadpool, type Peer, usePeers } from './helpers';
+import { assertAliveWhileWaiting, assertExitWhileWaiting, compileC, parkThreadpool, type Peer, preloading, usePeers } from './helpers';
 
 const run = promisify(execFile);
 // glibc's: it keeps 32 and 33 for itself.
@@ -280,7 +280,7 @@ describe('another library handling SIGRTMAX-3', function () {
       console.log(JSON.stringify([before, attempt()]));
     `;
     const { stdout } = await run(process.execPath, ['-e', script], {
-      env: { ...process.env, ...env, LD_PRELOAD: library }, timeout: 15000, killSignal: 'SIGKILL',
+      env: preloading(library, { ...process.env, ...env }), timeout: 15000, killSignal: 'SIGKILL',
     });
     return JSON.parse(stdout);
   }
