@@ -10,6 +10,7 @@ import { pendingCalls } from './pending';
 import { inUnit, median, type Row, svg, table } from './report';
 import { bulkTransfers, type Mechanism, roundTrips, type Session, SOCKET } from './sessions';
 import { moreMeasurements } from './shm';
+import { channelSoak } from './soak';
 
 const quick = process.argv.includes('--quick');
 const json = process.argv.includes('--json');
@@ -106,6 +107,7 @@ async function main(): Promise<void> {
   console.log(table(rows));
   console.log(`\n(also in ${join('bench-results', 'results.json')} and results.svg)`);
   if (quick) return;
+  await channelSoak();
   moreMeasurements();
   await pendingCalls();
 }

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import {
   ChannelReader, ChannelWriter, createFifoReader, futex, IPC_CREAT, IPC_PRIVATE, IPC_RMID, mkfifo, msgctl, msgget, msgrcv, msgsnd, openFifoWriter,
@@ -44,11 +45,27 @@ async function timedAsync(count: number, body: () => Promise<void>): Promise<num
   return Number(process.hrtime.bigint() - started) / count;
 }
 
-function echo(...args: string[]): ChildProcess {
+/**
+ * Nanoseconds per round trip, each after a pause long enough for the other side to fall asleep:
+ * fewer of them than `count` (each pause is a timer's millisecond), timed one by one.
+ */
+async function asleep(count: number, roundTrip: () => Promise<void>): Promise<number> {
+  const rounds = Math.max(20, Math.ceil(count / 25));
+  let total = 0n;
+  for (let i = 0; i < rounds; i++) {
+    await delay(1);
+    const started = process.hrtime.bigint();
+    await roundTrip();
+    total += process.hrtime.bigint() - started;
+  }
+  return Number(total) / rounds;
+}
+
+export function echo(...args: string[]): ChildProcess {
   return fork(join(__dirname, 'echo.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
-async function ended(child: ChildProcess): Promise<void> {
+export async function ended(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   await once(child, 'exit');
 }
@@ -274,11 +291,12 @@ const workerPostMessage = (bulk: boolean) => async (): Promise<Session> => {
 
 /**
  * Two channels to an echo process (requests out, answers back): 64-byte round trips blocking
- * (`sync`), with promises (`async`), or written in place and read in place (`zero-copy`); or
+ * (`sync`), with promises (`async`, and `asleep`: after a pause, with the echo asleep), or
+ * written in place and read in place (`zero-copy`); or
  * 1 MiB records sent, then read in place or copied out into a Buffer of the reader's (as the C
  * ring does: receiveCopy's new Buffer per record would measure Node's allocator, not the channel).
  */
-const channel = (kind: 'sync' | 'async' | 'zero-copy' | 'bulk' | 'bulk-copy') => async (): Promise<Session> => {
+const channel = (kind: 'sync' | 'async' | 'asleep' | 'zero-copy' | 'bulk' | 'bulk-copy') => async (): Promise<Session> => {
   const bulk = kind === 'bulk' || kind === 'bulk-copy';
   const requests = ChannelWriter.create(null, { capacity: 64 * 1024 });
   const answers = ChannelReader.create(null, { capacity: bulk ? 4 * MiB : 64 * 1024 });
@@ -306,6 +324,10 @@ const channel = (kind: 'sync' | 'async' | 'zero-copy' | 'bulk' | 'bulk-copy') =>
           }
         }));
       }
+      if (kind === 'asleep') return asleep(count, async () => {
+        await requests.send(payload);
+        await answers.receive();
+      });
       return timedAsync(count, async () => {
         if (!bulk) {
           for (let i = 0; i < count; i++) {
@@ -355,6 +377,7 @@ export const roundTrips: Mechanism[] = [
   { name: 'C Unix socket', metric: 'rtt_us', start: floor('unix') },
   { name: 'channel, sync (sendSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('sync') },
   { name: 'channel, async (send, receive)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('async') },
+  { name: 'channel, async, echo asleep', metric: 'rtt_us', floor: 'C futex', start: channel('asleep') },
   { name: 'channel, zero-copy (reserveSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('zero-copy') },
   { name: 'futex.wait + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('sync') },
   { name: 'futex.waitAsync + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('async') },

@@ -31,8 +31,8 @@ enum {
   W_MAGIC, W_VERSION, W_CAPACITY, W_HEADER_BYTES, W_WRITER_PID, W_READER_PID, W_WRITER_CLOSED, W_READER_CLOSED,
   W_WRITE = 16, W_WRITER_SLEEPS = 17, W_READ = 32, W_READER_SLEEPS = 33,
 };
-/* What a sleeps word says. */
-enum { AWAKE, ON_FUTEX, ON_DOORBELL };
+/* A sleeps word: AWAKE, or (n << 2) | how, with a new n for every sleep. */
+enum { AWAKE, ON_FUTEX, ON_DOORBELL, SLEEP_HOW = 3 };
 enum { KIND_DATA = 1, KIND_PADDING = 2, RECORD_HEADER = 8 };
 /* How many times to look before sleeping: a few tens of microseconds. */
 enum { SPINS = 20000 };
@@ -45,6 +45,7 @@ struct end {
   int own_bell;      /* read end of this end's doorbell */
   int peer_bell;     /* write end of the other end's */
   uint32_t position; /* this end's position: bytes written, or released */
+  uint32_t sleeps;   /* how many times it slept */
 };
 
 static void die(const char *what) {
@@ -88,25 +89,25 @@ static void open_end(struct end *e, int id, int writer) {
   /* Both ends attached: the kernel frees the segment when both have gone. */
   shmctl(id, IPC_RMID, NULL);
   e->position = (uint32_t)load(e, writer ? W_WRITE : W_READ);
+  e->sleeps = 0;
   uint32_t write = (uint32_t)load(e, W_WRITE), read = (uint32_t)load(e, W_READ);
   if ((write & 7) || (read & 7) || write - read > e->capacity) die("the channel's positions do not fit its ring");
 }
 
 static int peer_closed(struct end *e) { return load(e, e->writer ? W_READER_CLOSED : W_WRITER_CLOSED) == 1; }
 
-/* After moving this end's position: wakes the other end if it said it sleeps, once. */
+/* After moving this end's position: wakes the other end if it said it sleeps, once per sleep.
+   Only the sleep it saw: if the exchange fails, that sleep ended, and any later one marked
+   itself after this end's position moved, and so sees it before sleeping. */
 static void wake_peer(struct end *e) {
   _Atomic int32_t *sleeps = &e->words[e->writer ? W_READER_SLEEPS : W_WRITER_SLEEPS];
-  if (atomic_load(sleeps) == AWAKE) return;
-  int32_t expected = ON_FUTEX;
-  if (atomic_compare_exchange_strong(sleeps, &expected, AWAKE)) {
-    syscall(SYS_futex, &e->words[e->writer ? W_WRITE : W_READ], FUTEX_WAKE, 1, NULL, NULL, 0);
-    return;
-  }
-  expected = ON_DOORBELL;
-  if (atomic_compare_exchange_strong(sleeps, &expected, AWAKE)) {
+  int32_t asleep = atomic_load(sleeps);
+  if (asleep == AWAKE || !atomic_compare_exchange_strong(sleeps, &asleep, AWAKE)) return;
+  if ((asleep & SLEEP_HOW) == ON_FUTEX) {
+    syscall(SYS_futex, sleeps, FUTEX_WAKE, 1, NULL, NULL, 0);
+  } else if (write(e->peer_bell, "", 1) < 0 && errno != EAGAIN) {
     /* EAGAIN: the FIFO is full of bytes it has not read yet, which wake it as well. */
-    if (write(e->peer_bell, "", 1) < 0 && errno != EAGAIN) die("cannot ring the other end's doorbell");
+    die("cannot ring the other end's doorbell");
   }
 }
 
@@ -124,7 +125,8 @@ static void wait_for_peer(struct end *e, int32_t seen) {
     if (load(e, theirs) != seen || peer_closed(e)) return;
   _Atomic int32_t *mine = &e->words[e->writer ? W_WRITER_SLEEPS : W_READER_SLEEPS];
   for (;;) {
-    atomic_store(mine, ON_DOORBELL);
+    e->sleeps = (e->sleeps + 1) & 0x3fffffff;
+    atomic_store(mine, (int32_t)(e->sleeps << 2 | ON_DOORBELL));
     if (load(e, theirs) != seen || peer_closed(e)) break;
     struct pollfd bell = {e->own_bell, POLLIN, 0};
     if (poll(&bell, 1, -1) < 0 && errno != EINTR) die("cannot wait on the doorbell");

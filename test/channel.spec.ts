@@ -7,6 +7,8 @@ import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { Worker } from 'node:worker_threads';
 import { ChannelReader, ChannelWriter, IPC_STAT, shmat, shmctl, shmdt } from '../lib';
 import { packageRoot } from '../lib/native';
 import { recordOf } from './fixtures/channel-end';
@@ -114,6 +116,42 @@ describe('channel', function () {
     for (let i = 0; i < 3; i++) await channel.receive();
     await waiting;
     assert.equal((await channel.receive())!.toString(), 'after the room');
+  });
+
+  it('keeps a sleep marked whatever a late wake does: one meant for an earlier sleep cannot take a later one', async () => {
+    const writer = ChannelWriter.create(null, { capacity: 4096 });
+    ends.push(writer);
+    // The reader sleeps on a thread of its own (a Sync call), and counts what it received.
+    const received = new Int32Array(new SharedArrayBuffer(4));
+    const worker = new Worker(`
+      const { workerData: { id, received } } = require('node:worker_threads');
+      const { ChannelReader } = require(${JSON.stringify(join(__dirname, '..', 'lib'))});
+      ChannelReader.open({ id }).then((reader) => {
+        while (reader.receiveSync({ timeout: 20000 }) !== null) Atomics.add(received, 0, 1);
+        reader.close();
+      });
+    `, { eval: true, workerData: { id: writer.id, received } });
+    await writer.connected;
+    const words = new Int32Array(shm.keep(shmat(writer.id)).buffer, 0, 64);
+    const READER_SLEEPS = 33;
+    const asleep = async () => {
+      while (Atomics.load(words, READER_SLEEPS) === 0) await delay(1);
+      return Atomics.load(words, READER_SLEEPS);
+    };
+    const gotten = async (count: number) => {
+      while (Atomics.load(received, 0) < count) await delay(1);
+    };
+    const first = await asleep();
+    writer.sendSync('one');
+    await gotten(1);
+    const second = await asleep();
+    // A writer that saw the first sleep, and clears its mark only now, as a wake would.
+    Atomics.compareExchange(words, READER_SLEEPS, first, 0);
+    assert.notEqual(Atomics.load(words, READER_SLEEPS), 0, `the second sleep (${second}) is still marked, whatever a wake for the first (${first}) does`);
+    writer.sendSync('two');
+    await gotten(2);
+    writer.close();
+    await once(worker, 'exit');
   });
 
   it('fails within 100 ms when the other end is killed, and the kernel frees the segment', async () => {

@@ -14,7 +14,7 @@ import { validateBoolean, validateInteger, validateMode, validateOptions } from 
 import { validateWaitOptions } from '../waiter';
 import {
   AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
-  VERSION, W,
+  SLEEP_COUNT, SLEEP_HOW, VERSION, W,
 } from './layout';
 import { Spin } from './spin';
 
@@ -193,6 +193,7 @@ export abstract class ChannelEnd {
   readonly #peerBellOpening: Promise<Socket>;
   #wake: (() => void) | undefined;
   readonly #spin = new Spin();
+  #sleeps = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #pending = 0;
   #bellEnded = false;
@@ -318,13 +319,20 @@ export abstract class ChannelEnd {
     }
   }
 
-  /** After changing its position: wakes the other end if it said it sleeps, once. */
+  /**
+   * After changing its position: wakes the other end if it said it sleeps, once per sleep. Only
+   * the sleep it saw: if that one ended meanwhile (the exchange fails), any later sleep stored
+   * its own word after this end's position, and so sees that position before it sleeps. (A
+   * word that said only how it sleeps let a wake that came late take a later sleep's mark, and
+   * that sleep then missed the next wake.)
+   */
   protected wakePeer(): void {
     const sleeps = slot[other(this.#side)].sleeps;
-    if (Atomics.load(this.words, sleeps) === AWAKE) return;
-    if (Atomics.compareExchange(this.words, sleeps, ON_FUTEX, AWAKE) === ON_FUTEX) {
-      futex.notify(this.words, slot[this.#side].position);
-    } else if (Atomics.compareExchange(this.words, sleeps, ON_DOORBELL, AWAKE) === ON_DOORBELL) {
+    const asleep = Atomics.load(this.words, sleeps);
+    if (asleep === AWAKE || Atomics.compareExchange(this.words, sleeps, asleep, AWAKE) !== asleep) return;
+    if ((asleep & SLEEP_HOW) === ON_FUTEX) {
+      futex.notify(this.words, sleeps);
+    } else {
       // One byte waiting in the FIFO (or still queued here) wakes it: more would only pile up,
       // for ever if the other end never reads them.
       const ring = (bell: Socket) => {
@@ -342,16 +350,24 @@ export abstract class ChannelEnd {
   protected sleepSync(seen: number, deadline: number): boolean {
     const mine = slot[this.#side].sleeps;
     const position = slot[other(this.#side)].position;
+    let asked = performance.now();
     try {
-      for (let slices = 0; ; slices++) {
-        Atomics.store(this.words, mine, ON_FUTEX);
+      for (;;) {
+        const mark = this.#sleepMark(ON_FUTEX);
+        Atomics.store(this.words, mine, mark);
         if (Atomics.load(this.words, position) !== seen || this.peerEnded()) return true;
+        const now = performance.now();
         // After a slice without news (the event loop cannot read the doorbell meanwhile): ask
         // the kernel whether the other end still runs.
-        if (slices > 0 && !this.#peerAlive()) throw peerGone(this.#side, this.#peerPid(), false);
-        const left = deadline - performance.now();
-        if (left <= 0) return false;
-        futex.wait(this.words, position, seen, { timeout: Math.min(left, LIVENESS_SLICE_MS) });
+        if (now - asked >= LIVENESS_SLICE_MS) {
+          if (!this.#peerAlive()) throw peerGone(this.#side, this.#peerPid(), false);
+          asked = now;
+        }
+        if (deadline <= now) return false;
+        // On the mark itself: a wake clears it before waking, so a wake that comes before this
+        // wait begins (even one meant for what this end saw already) ends it at once, and it
+        // marks itself again. A wait on the position would sleep through it, unmarked.
+        futex.wait(this.words, mine, mark, { timeout: Math.min(deadline - now, LIVENESS_SLICE_MS) });
         if (Atomics.load(this.words, position) !== seen) return true;
       }
     } finally {
@@ -366,7 +382,7 @@ export abstract class ChannelEnd {
   protected async sleep(seen: number, signal: AbortSignal | undefined): Promise<void> {
     const mine = slot[this.#side].sleeps;
     const position = slot[other(this.#side)].position;
-    Atomics.store(this.words, mine, ON_DOORBELL);
+    Atomics.store(this.words, mine, this.#sleepMark(ON_DOORBELL));
     try {
       // What changed, the caller looks at.
       if (Atomics.load(this.words, position) !== seen || this.peerEnded() || this.#bellEnded) return;
@@ -384,6 +400,12 @@ export abstract class ChannelEnd {
       // Closed meanwhile: the words are unmapped, and the caller finds the end closed.
       if (!this.#closed) Atomics.store(this.words, mine, AWAKE);
     }
+  }
+
+  /** What this end's sleeps word says for a sleep: how it sleeps, and which sleep it is. */
+  #sleepMark(how: number): number {
+    this.#sleeps = (this.#sleeps + 1) & SLEEP_COUNT;
+    return (this.#sleeps << 2) | how;
   }
 
   #wakeUp(): void {

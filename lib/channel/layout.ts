@@ -4,10 +4,13 @@
 //   bytes   0..63   word 0 magic 'KIPC' (0x4350494b), 1 version (1), 2 capacity (ring bytes, a
 //                   power of two), 3 header bytes (512), 4 writer pid, 5 reader pid (0 until
 //                   attached), 6 writer closed (1), 7 reader closed (1)
-//   bytes  64..127  word 16 write position (bytes committed), 17 writer sleeps (1 on the futex at
-//                   word 32, 2 on its doorbell)
-//   bytes 128..191  word 32 read position (bytes released), 33 reader sleeps (1 on the futex at
-//                   word 16, 2 on its doorbell)
+//   bytes  64..127  word 16 write position (bytes committed), 17 writer sleeps
+//   bytes 128..191  word 32 read position (bytes released), 33 reader sleeps
+//                   A sleeps word is 0 while its end is awake; else (n << 2) | how, n counting
+//                   its sleeps (a new n for every one), how 1 for the futex at this very word
+//                   (waiting while it holds that value), 2 for its doorbell. A waker exchanges the
+//                   value it read for 0, and only if that succeeds wakes the end: FUTEX_WAKE on
+//                   the word, or a byte on the doorbell.
 //   bytes 256..511  the doorbells' path prefix, NUL-terminated: FIFOs <prefix>.reader and
 //                   <prefix>.writer, which the other end writes a byte to when this one sleeps
 //                   on it, and whose end-of-file says that the other end is gone
@@ -32,10 +35,12 @@ export const W = {
 export const PREFIX_OFFSET = 256;
 export const PREFIX_BYTES = 256;
 
-/** Sleeping states of an end, in its `sleeps` word. */
+/** Sleeping states of an end, in its `sleeps` word: 0, or (n << 2) | how. */
 export const AWAKE = 0;
 export const ON_FUTEX = 1;
 export const ON_DOORBELL = 2;
+export const SLEEP_HOW = 3;
+export const SLEEP_COUNT = 0x3fffffff;
 
 /** A record's bytes in the ring: its header and its payload, padded to 8. */
 export function recordBytes(length: number): number {
