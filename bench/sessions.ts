@@ -210,8 +210,8 @@ const fifo = (bulk: boolean) => async (): Promise<Session> => {
   };
 };
 
-/** A Unix-domain socket (node:net) to an echo process. */
-const unixSocket = (bulk: boolean) => async (): Promise<Session> => {
+/** A Unix-domain socket (node:net) to an echo process; `pausing`: each round trip after a pause. */
+const unixSocket = (bulk: boolean, pausing = false) => async (): Promise<Session> => {
   const dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-bench-'));
   const path = join(dir, 'echo.sock');
   const child = echo(bulk ? 'socket-bulk' : 'socket', path);
@@ -221,7 +221,7 @@ const unixSocket = (bulk: boolean) => async (): Promise<Session> => {
   await once(socket, 'connect');
   const read = reader(socket);
   return {
-    run: (count) => exchange(socket, read, bulk, count),
+    run: (count) => (pausing ? asleep(count, () => exchange(socket, read, false, 1).then(() => undefined)) : exchange(socket, read, bulk, count)),
     async close() {
       socket.destroy();
       await ended(child);
@@ -377,7 +377,7 @@ export const roundTrips: Mechanism[] = [
   { name: 'C Unix socket', metric: 'rtt_us', start: floor('unix') },
   { name: 'channel, sync (sendSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('sync') },
   { name: 'channel, async (send, receive)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('async') },
-  { name: 'channel, async, echo asleep', metric: 'rtt_us', floor: 'C futex', start: channel('asleep') },
+  { name: 'channel, async, after 1 ms (echo asleep)', metric: 'rtt_us', floor: 'Unix socket, after 1 ms', start: channel('asleep') },
   { name: 'channel, zero-copy (reserveSync, receiveSync)', metric: 'rtt_us', floor: 'C spin, then futex', start: channel('zero-copy') },
   { name: 'futex.wait + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('sync') },
   { name: 'futex.waitAsync + notify', metric: 'rtt_us', floor: 'C futex', start: futexRoundTrip('async') },
@@ -387,6 +387,7 @@ export const roundTrips: Mechanism[] = [
   { name: 'FIFO (createFifoReader, openFifoWriter)', metric: 'rtt_us', floor: 'C pipe', start: fifo(false) },
   { name: 'child_process send()', metric: 'rtt_us', start: childProcessSend },
   { name: 'Unix socket (node:net)', metric: 'rtt_us', floor: 'C Unix socket', start: unixSocket(false) },
+  { name: 'Unix socket, after 1 ms', metric: 'rtt_us', start: unixSocket(false, true) },
   { name: 'worker postMessage', metric: 'rtt_us', start: workerPostMessage(false) },
 ];
 

@@ -102,6 +102,7 @@ export interface Native {
   futexWait(view: Int32Array, index: number, expected: number, timeoutMs: number): FutexOutcome;
   futexWaitAsync(view: Int32Array, index: number, expected: number, timeoutMs: number, ref: boolean): FutexOutcome | number;
   futexWake(view: Int32Array, index: number, count: number): number;
+  schedYield(): void;
   fifoOpen(path: string, forWriting: boolean): number;
   /** { fd } when the FIFO has a reader, else the id of a waiter call that resolves with it. */
   fifoOpenWriterAsync(path: string, ref: boolean): number | { fd: number };

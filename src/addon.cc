@@ -44,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("futexWait", Napi::Function::New(env, FutexWait));
   exports.Set("futexWaitAsync", Napi::Function::New(env, FutexWaitAsync));
   exports.Set("futexWake", Napi::Function::New(env, FutexWake));
+  exports.Set("schedYield", Napi::Function::New(env, SchedYield));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("fifoOpen", Napi::Function::New(env, FifoOpen));
   exports.Set("fifoOpenWriterAsync", Napi::Function::New(env, FifoOpenWriterAsync));

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -188,6 +189,11 @@ Napi::Value FutexWake(const Napi::CallbackInfo& info) {
   long woken = syscall(SYS_futex, word, FUTEX_WAKE, wake, nullptr, nullptr, 0);
   if (woken == -1) throw ErrnoError(env, errno, "futex");
   return Napi::Number::New(env, static_cast<double>(woken));
+}
+
+Napi::Value SchedYield(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
 }
 
 }  // namespace kernel_ipc

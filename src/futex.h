@@ -18,6 +18,10 @@ Napi::Value FutexWait(const Napi::CallbackInfo& info);
 Napi::Value FutexWaitAsync(const Napi::CallbackInfo& info);
 // futexWake(view, index, count): how many waiters it woke.
 Napi::Value FutexWake(const Napi::CallbackInfo& info);
+// schedYield(): gives the CPU to another thread ready to run on it, if any, as
+// a spin that waits for another process must (that process may be queued on
+// this very CPU).
+Napi::Value SchedYield(const Napi::CallbackInfo& info);
 
 }  // namespace kernel_ipc
 

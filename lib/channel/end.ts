@@ -16,7 +16,7 @@ import {
   AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
   SLEEP_COUNT, SLEEP_HOW, VERSION, W,
 } from './layout';
-import { Spin } from './spin';
+import { Spin, wokeAnotherProcess } from './spin';
 
 export type Side = 'writer' | 'reader';
 
@@ -283,6 +283,11 @@ export abstract class ChannelEnd {
     return done;
   }
 
+  /** Whether no promise call of this end is pending: one may then be done at once, in order. */
+  protected get idle(): boolean {
+    return this.#pending === 0;
+  }
+
   /**
    * Before a Sync call: one made while promise calls of this end are pending would take their
    * place in the ring behind their backs.
@@ -330,6 +335,7 @@ export abstract class ChannelEnd {
     const sleeps = slot[other(this.#side)].sleeps;
     const asleep = Atomics.load(this.words, sleeps);
     if (asleep === AWAKE || Atomics.compareExchange(this.words, sleeps, asleep, AWAKE) !== asleep) return;
+    wokeAnotherProcess();
     if ((asleep & SLEEP_HOW) === ON_FUTEX) {
       futex.notify(this.words, sleeps);
     } else {

@@ -2,18 +2,42 @@
 // a wake-up would take, and costs no system call. How long to spin follows how long recent waits
 // lasted (as glibc's adaptive mutexes do): long enough to catch a peer that is busy producing
 // the answer, short when the peer is idle and spinning would only burn a CPU.
+//
+// Past its first microseconds a spin yields the CPU between looks: the process it waits for may
+// be queued on this very CPU (the kernel tends to wake a process on the CPU of the one that
+// woke it), and would otherwise wait for the spin to end. Just after waking another process it
+// yields from the start.
+import { native } from '../native';
+
 const MIN_SPIN_MS = 0.02;
 const MAX_SPIN_MS = 0.2;
+/** How long an awake peer takes to answer, at most: plain loads until then. */
+const PLAIN_SPIN_MS = 0.005;
+
+/** Whether this thread has woken another process since its last spin. */
+let wokeAnother = false;
+
+/** This thread has just woken another process (which may be queued on its CPU). */
+export function wokeAnotherProcess(): void {
+  wokeAnother = true;
+}
 
 export class Spin {
   #budget = 0.03;
 
   /** Whether `ready()` came true within the current budget of spinning. */
   until(ready: () => boolean): boolean {
-    const deadline = performance.now() + this.#budget;
+    const started = performance.now();
+    const deadline = started + this.#budget;
+    const plainUntil = wokeAnother ? started : started + PLAIN_SPIN_MS;
+    wokeAnother = false;
     for (let i = 1; ; i++) {
       if (ready()) return true;
-      if ((i & 63) === 0 && performance.now() > deadline) return false;
+      if ((i & 63) === 0) {
+        const now = performance.now();
+        if (now > deadline) return false;
+        if (now > plainUntil) native.schedYield();
+      }
     }
   }
 
