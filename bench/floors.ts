@@ -3,8 +3,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface, type Interface } from 'node:readline';
 import { compileC, haveCompiler } from '../tools/compile-c';
+import { floorCpus } from './placement';
 
-// Usage: floors <mode>, then one line per run on stdin: a count of round trips (or MiB), to
+// Usage: floors <mode> [<cpu> <peer cpu>], then one line per run on stdin: a count of round trips (or MiB), to
 // which it answers with the nanoseconds per round trip (or per MiB). Modes: spin,
 // spin-futex, futex, msg, sem, pipe, unix (round trips of 64 bytes); memcpy, pipe-bulk,
 // unix-bulk, ring-bulk (a ring of four 1 MiB slots in shared memory, spin then futex, copied in
@@ -32,6 +33,15 @@ const source = `
 #define MIB (1024 * 1024)
 #define SPINS 50000
 #define SLOTS 4
+
+/* Keeps the calling process on the CPU numbered cpu, if one is given. */
+static void pin(const char *cpu) {
+  if (cpu == NULL) return;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(atoi(cpu), &set);
+  sched_setaffinity(0, sizeof set, &set);
+}
 
 static double now(void) {
   struct timespec t;
@@ -69,6 +79,7 @@ static void publish(_Atomic int32_t *word, int32_t value, _Atomic int32_t *sleep
 
 int main(int argc, char **argv) {
   const char *mode = argv[1];
+  pin(argc > 3 ? argv[2] : NULL);
   char line[64];
   setvbuf(stdout, NULL, _IOLBF, 0);
   int fds[2][2] = {{-1, -1}, {-1, -1}}, q = -1, sem = -1;
@@ -100,6 +111,7 @@ int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (strcmp(mode, "memcpy") && (pid = fork()) == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    pin(argc > 3 ? argv[3] : NULL);
     /* The other side: answers (or, in bulk, sends) until told to stop. */
     if (fds[0][1] >= 0) {
       close(fds[0][1]);
@@ -194,7 +206,7 @@ export class Floor {
   #waiting: ((line: string) => void) | undefined;
 
   private constructor(mode: FloorMode) {
-    this.#child = spawn(compileC(source), [mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+    this.#child = spawn(compileC(source), [mode, ...floorCpus()], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.#lines = createInterface({ input: this.#child.stdout! });
     this.#lines.on('line', (line) => {
       if (this.#waiting) this.#waiting(line);

@@ -9,6 +9,7 @@ import { packageRoot } from '../lib/native';
 import { pendingCalls } from './pending';
 import { inUnit, median, type Row, svg, table } from './report';
 import { bulkTransfers, type Mechanism, roundTrips, type Session, SOCKET } from './sessions';
+import { describePlacement, place } from './placement';
 import { moreMeasurements } from './shm';
 import { channelSoak } from './soak';
 
@@ -18,6 +19,9 @@ const RUNS = quick ? 3 : 7;
 const ROUND_TRIPS = quick ? 1000 : 5000;
 // 1 GiB moved per row in all: RUNS runs and a warm-up.
 const MEBIBYTES = quick ? 32 : 1024 / (RUNS + 1);
+// Round trips in the warm-up run, which is dropped: V8 optimizes a row's JavaScript only after
+// some thousands of calls, and until then a channel round trip takes ten times as long.
+const WARM_UP = 10_000;
 
 function progress(text: string): void {
   if (!json) process.stderr.write(`\r\x1b[K${text}`);
@@ -44,7 +48,7 @@ async function closeAll(sessions: Array<Session | undefined>): Promise<void> {
   }
 }
 
-async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row[]> {
+async function measureGroup(mechanisms: Mechanism[], count: number, warmUp = count): Promise<Row[]> {
   const sessions: Array<Session | undefined> = [];
   try {
     for (const mechanism of mechanisms) {
@@ -59,7 +63,7 @@ async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row
       for (const [i, session] of sessions.entries()) {
         if (session === undefined) continue;
         progress(`run ${run}/${RUNS}: ${mechanisms[i].name}`);
-        const value = await session.run(count);
+        const value = await session.run(run === 0 ? warmUp : count);
         if (run > 0) nanos[i].push(value);
       }
     }
@@ -90,11 +94,15 @@ async function measureGroup(mechanisms: Mechanism[], count: number): Promise<Row
   }
 }
 
+/** The rows that show what sharing one CPU does to a round trip. */
+const ONE_CPU = ['C spin, then futex', 'channel, sync (sendSync, receiveSync)', 'channel, async (send, receive)', SOCKET.rtt_us];
+
 async function main(): Promise<void> {
-  const rows = [...await measureGroup(roundTrips, ROUND_TRIPS), ...await measureGroup(bulkTransfers, MEBIBYTES)];
+  place({ self: 0, peer: 1 });
+  const rows = [...await measureGroup(roundTrips, ROUND_TRIPS, WARM_UP), ...await measureGroup(bulkTransfers, MEBIBYTES)];
   progress('');
   if (!json) process.stderr.write('\r\x1b[K');
-  const title = `kernel-ipc ${quick ? 'quick ' : ''}benchmark, Node ${process.version}, ${cpus().length} CPUs: medians of ${RUNS} interleaved runs`;
+  const title = `kernel-ipc ${quick ? 'quick ' : ''}benchmark, Node ${process.version}, ${cpus().length} CPUs (${describePlacement()}): medians of ${RUNS} interleaved runs`;
   const dir = join(packageRoot, 'bench-results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'results.json'), `${JSON.stringify({ title, date: new Date().toISOString(), rows }, null, 2)}\n`);
@@ -107,6 +115,12 @@ async function main(): Promise<void> {
   console.log(table(rows));
   console.log(`\n(also in ${join('bench-results', 'results.json')} and results.svg)`);
   if (quick) return;
+  if (place({ self: 1, peer: 1 })) {
+    const shared = await measureGroup(roundTrips.filter(({ name }) => ONE_CPU.includes(name)), ROUND_TRIPS, WARM_UP);
+    progress('');
+    console.log(`\nThe same with both processes on one CPU (${describePlacement()}):${table(shared).replace(/^\n[^\n]*/, '')}`);
+    place({ self: 0, peer: 1 });
+  }
   await channelSoak();
   moreMeasurements();
   await pendingCalls();

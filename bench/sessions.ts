@@ -14,6 +14,7 @@ import {
 } from '../lib';
 import * as promises from '../lib/promises';
 import { Floor, type FloorMode } from './floors';
+import { onPeerCpu } from './placement';
 
 export const MiB = 1024 * 1024;
 const payload = Buffer.alloc(64, 'x');
@@ -62,7 +63,8 @@ async function asleep(count: number, roundTrip: () => Promise<void>): Promise<nu
 }
 
 export function echo(...args: string[]): ChildProcess {
-  return fork(join(__dirname, 'echo.js'), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const [execPath, execArgv] = onPeerCpu(process.execPath, process.execArgv);
+  return fork(join(__dirname, 'echo.js'), args, { execPath, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
 }
 
 export async function ended(child: ChildProcess): Promise<void> {
