@@ -33,9 +33,9 @@ export function place(placement: Placement): boolean {
   return true;
 }
 
-/** How to start a program on the peers' CPU: the command and its arguments. */
-export function onPeerCpu(file: string, args: string[]): [string, string[]] {
-  return current === undefined ? [file, args] : ['taskset', ['-c', String(current.peer), file, ...args]];
+/** The CPU of the processes started from now on, if they are pinned. */
+export function peerCpu(): number | undefined {
+  return current?.peer;
 }
 
 /** The CPUs a C floor's two processes take: its measuring side, then its other side. */

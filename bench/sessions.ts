@@ -14,7 +14,7 @@ import {
 } from '../lib';
 import * as promises from '../lib/promises';
 import { Floor, type FloorMode } from './floors';
-import { onPeerCpu } from './placement';
+import { peerCpu } from './placement';
 
 export const MiB = 1024 * 1024;
 const payload = Buffer.alloc(64, 'x');
@@ -63,8 +63,12 @@ async function asleep(count: number, roundTrip: () => Promise<void>): Promise<nu
 }
 
 export function echo(...args: string[]): ChildProcess {
-  const [execPath, execArgv] = onPeerCpu(process.execPath, process.execArgv);
-  return fork(join(__dirname, 'echo.js'), args, { execPath, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const stdio = ['ignore', 'inherit', 'inherit', 'ipc'] as const;
+  const cpu = peerCpu();
+  // Node's own execArgv only when not pinned: fork() drops a -e from it only then.
+  return fork(join(__dirname, 'echo.js'), args, cpu === undefined
+    ? { stdio: [...stdio] }
+    : { stdio: [...stdio], execPath: 'taskset', execArgv: ['-c', String(cpu), process.execPath] });
 }
 
 export async function ended(child: ChildProcess): Promise<void> {
