@@ -22,7 +22,10 @@ describe('npm run bench', function () {
       assert.ok(Number.isFinite(row.median) && row.median > 0, `${row.name}: ${row.median}`);
     }
     const names = rows.map((row) => row.name);
-    for (const name of ['futex.wait + notify', 'msgsnd + msgrcv (kernel-ipc/promises)', 'Unix socket (node:net)', 'worker postMessage', 'FIFO, 1 MiB']) {
+    for (const name of [
+      'channel, sync (sendSync, receiveSync)', 'channel, async, after 1 ms (echo asleep)', 'channel, 1 MiB sent, read in place',
+      'futex.wait + notify', 'msgsnd + msgrcv (kernel-ipc/promises)', 'Unix socket (node:net)', 'worker postMessage', 'FIFO, 1 MiB',
+    ]) {
       assert.ok(names.includes(name), `${name} is missing`);
     }
     const saved = JSON.parse(readFileSync(join(packageRoot, 'bench-results', 'results.json'), 'utf8'));
