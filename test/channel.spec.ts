@@ -186,6 +186,60 @@ describe('channel', function () {
     assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
   });
 
+  it('gives each of several receiveCopy() and receive() calls made at once its own record, intact', async () => {
+    const count = 20_000;
+    const channel = reader(4096);
+    child('writer', String(channel.id), String(count), '1000');
+    let next = 0;
+    while (next < count) {
+      // Two copies at once, then a copy and a view: no call may give back a record another one
+      // still holds.
+      const [a, b] = await Promise.all([channel.receiveCopy(), channel.receiveCopy()]);
+      for (const copy of [a, b]) assert.ok(copy!.equals(recordOf(next, 1000)), `copy ${next++} is intact`);
+      const copied = channel.receiveCopy();
+      const view = await channel.receive();
+      assert.ok((await copied)!.equals(recordOf(next++, 1000)), 'the copy is intact');
+      assert.ok(view!.equals(recordOf(next++, 1000)), 'the view is intact until the next receive');
+    }
+    assert.equal(await channel.receive(), null);
+  });
+
+  it('wakes the other end from Sync calls made before this end learnt that it connected', async () => {
+    const count = 20_000;
+    const writer = ChannelWriter.create(null, { capacity: 4096 });
+    ends.push(writer);
+    const drain = child('drain', String(writer.id), '500');
+    // No await before these: the event loop has not run since the reader opened the channel.
+    // A failure to wake it is a TimeoutError here, not a hang.
+    for (let i = 0; i < count; i++) writer.sendSync(recordOf(i, 500), { timeout: 10_000 });
+    writer.close();
+    const [received] = await once(drain, 'message');
+    assert.equal(received, count);
+  });
+
+  it('counts a queued call\'s timeout from the call, and ends it at once if its signal is aborted', async () => {
+    const channel = reader(4096);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    let firstSettled = false;
+    const first = channel.receive().finally(() => (firstSettled = true));
+    await assert.rejects(channel.receive({ timeout: 50 }), { name: 'TimeoutError' });
+    await assert.rejects(channel.receive({ signal: AbortSignal.abort() }), { name: 'AbortError' });
+    assert.equal(firstSettled, false, 'the call ahead of them still waits');
+    writer.sendSync('one');
+    assert.equal((await first)!.toString(), 'one');
+    // Nothing was taken by the calls that ended.
+    writer.sendSync('two');
+    assert.equal((await channel.receive())!.toString(), 'two');
+  });
+
+  it('rejects connected when the end closes before anyone opened the channel', async () => {
+    const channel = reader(4096);
+    const connected = channel.connected;
+    channel.close();
+    await assert.rejects(connected, { code: 'ERR_CHANNEL_CLOSED' });
+  });
+
   it('ends the reader once the writer closes and every record is read', async () => {
     const channel = reader(4096);
     const writer = await ChannelWriter.open({ id: channel.id });

@@ -1,6 +1,6 @@
 // What both ends of a channel share: making or opening the segment and its doorbells, knowing
 // whether the other end is there, and sleeping until it says so.
-import { closeSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,7 @@ export interface Parts {
   ring: Buffer;
   capacity: number;
   ownBell: Socket;
-  peerBell: Promise<Socket>;
+  peerBell: Socket | Promise<Socket>;
   /** The doorbells' paths, until the other end has opened the channel (and removed them). */
   prefix?: string;
 }
@@ -74,6 +74,11 @@ function runs(pid: number): boolean {
   }
   const state = stat.charAt(stat.lastIndexOf(')') + 2);
   return state !== 'Z' && state !== 'X';
+}
+
+/** Error [ERR_CHANNEL_CLOSED]: this end is closed. */
+function closedEnd(): Error {
+  return Object.assign(invalidState('this end of the channel is closed'), { code: 'ERR_CHANNEL_CLOSED' });
 }
 
 /** Error [ERR_CHANNEL_CLOSED] or [ERR_CHANNEL_PEER_GONE]: the other end is not there any more. */
@@ -168,8 +173,7 @@ export async function openParts(side: Side, target: IpcTarget): Promise<Parts> {
     // Both ends are attached: the kernel frees the segment once both have gone, however they
     // go. (The creator removes the doorbells' names once it has opened this end's.)
     shmctl(id, IPC_RMID);
-    const parts = { id, key: key ?? shmctl(id, IPC_STAT).key, memory, words, ring: memory.subarray(HEADER_BYTES), capacity, ownBell };
-    return { ...parts, peerBell: Promise.resolve(peerBell) };
+    return { id, key: key ?? shmctl(id, IPC_STAT).key, memory, words, ring: memory.subarray(HEADER_BYTES), capacity, ownBell, peerBell };
   } catch (error) {
     ownBell?.destroy();
     // Not opened after all: the side is free again.
@@ -190,7 +194,12 @@ export abstract class ChannelEnd {
   protected readonly capacity: number;
   readonly #ownBell: Socket;
   #peerBell: Socket | undefined;
+  /** A descriptor of the other end's doorbell opened to ring it before #peerBell came. */
+  #bellFd: number | undefined;
   readonly #peerBellOpening: Promise<Socket>;
+  readonly #connected: Promise<void>;
+  /** Rejects `connected`, until it is settled. */
+  #notConnected: ((error: Error) => void) | undefined;
   #wake: (() => void) | undefined;
   readonly #spin = new Spin();
   #sleeps = 0;
@@ -210,23 +219,37 @@ export abstract class ChannelEnd {
     this.capacity = parts.capacity;
     this.#ownBell = parts.ownBell;
     this.#ownBell.on('data', () => this.#wakeUp());
-    this.#ownBell.on('end', () => {
+    // Its end of file: the other end went (or, before it connected, gave up opening).
+    const ended = () => {
       this.#bellEnded = true;
+      this.#notConnected?.(peerGone(this.#side, this.#peerPid(), this.peerEnded()));
       this.#wakeUp();
+    };
+    this.#ownBell.on('end', ended);
+    this.#ownBell.on('error', ended);
+    this.#peerBellOpening = Promise.resolve(parts.peerBell);
+    this.#connected = new Promise<void>((resolve, reject) => {
+      this.#notConnected = reject;
+      this.#peerBellOpening.then(() => (this.#closed ? reject(closedEnd()) : resolve()), reject);
     });
-    this.#ownBell.on('error', () => {
-      this.#bellEnded = true;
-      this.#wakeUp();
-    });
-    this.#peerBellOpening = parts.peerBell;
+    // Settled for whoever asks; nobody need.
+    this.#connected.catch(() => undefined);
     this.#prefix = parts.prefix;
-    parts.peerBell.then((bell) => {
+    const connect = (bell: Socket) => {
       // Both doorbells are open at both ends: nothing needs their names any more.
       if (this.#prefix !== undefined) for (const path of [`${this.#prefix}.writer`, `${this.#prefix}.reader`]) rmSync(path, { force: true });
       this.#prefix = undefined;
-      if (this.#closed) bell.destroy();
-      else this.#peerBell = bell.on('error', () => undefined);
-    }, () => undefined);
+      if (this.#closed) {
+        bell.destroy();
+        return;
+      }
+      this.#peerBell = bell.on('error', () => undefined);
+      this.#notConnected = undefined;
+      this.#closeBellFd();
+    };
+    // An end that opened the channel has the other's doorbell already; one that made it, later.
+    if (parts.peerBell instanceof Promise) parts.peerBell.then(connect, () => undefined);
+    else connect(parts.peerBell);
   }
 
   /** The segment's id, to open the other end with `{ id }`. */
@@ -241,7 +264,7 @@ export abstract class ChannelEnd {
 
   /** Resolves once the other end has opened the channel. */
   get connected(): Promise<void> {
-    return this.#peerBellOpening.then(() => undefined);
+    return this.#connected;
   }
 
   get closed(): boolean {
@@ -263,7 +286,7 @@ export abstract class ChannelEnd {
   }
 
   protected checkOpen(): void {
-    if (this.#closed) throw Object.assign(invalidState('this end of the channel is closed'), { code: 'ERR_CHANNEL_CLOSED' });
+    if (this.#closed) throw closedEnd();
   }
 
   #peerPid(): number {
@@ -275,12 +298,48 @@ export abstract class ChannelEnd {
     return runs(this.#peerPid());
   }
 
-  /** Runs `operation` once this end's earlier promise calls are done, in call order. */
-  protected serially<T>(operation: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `operation` once this end's earlier promise calls are done, in call order. Its
+   * options' timeout counts from now, and its signal (or the timeout) ends it while it waits
+   * for its turn as well: it then does nothing when its turn comes.
+   */
+  protected serially<T>(options: ChannelWaitOptions | undefined, operation: (waiting: Waiting) => Promise<T>): Promise<T> {
+    let waiting: Waiting;
+    try {
+      waiting = validateWaiting(options, true);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { stop } = waiting;
+    let started = false;
+    const turn = () => {
+      if (stop?.aborted) throw this.stopped(waiting);
+      started = true;
+      return operation(waiting);
+    };
+    const run = this.#queue.then(turn, turn);
     this.#pending++;
-    const done = this.#queue.then(operation, operation).finally(() => this.#pending--);
-    this.#queue = done.catch(() => undefined);
-    return done;
+    let done = run;
+    if (stop !== undefined) {
+      done = new Promise<T>((resolve, reject) => {
+        const onAbort = () => {
+          if (!started) reject(this.stopped(waiting));
+        };
+        if (stop.aborted) onAbort();
+        else stop.addEventListener('abort', onAbort, { once: true });
+        run.then(resolve, reject).finally(() => stop.removeEventListener('abort', onAbort));
+      });
+    }
+    const settled = done.finally(() => this.#pending--);
+    // The next call's turn comes once this one's operation is over and its promise settled, so
+    // that the caller's reactions to it (reading a record, committing a reservation) come first.
+    this.#queue = Promise.all([run.catch(() => undefined), settled.catch(() => undefined)]);
+    return settled;
+  }
+
+  /** Why a call that was stopped ends: its timeout, or its signal's reason. */
+  protected stopped(waiting: Waiting): unknown {
+    return waiting.timer?.aborted ? stillThere(this.#side === 'writer' ? 'full' : 'empty', waiting.timeout) : waiting.stop!.reason;
   }
 
   /** Whether no promise call of this end is pending: one may then be done at once, in order. */
@@ -341,11 +400,25 @@ export abstract class ChannelEnd {
     } else {
       // One byte waiting in the FIFO (or still queued here) wakes it: more would only pile up,
       // for ever if the other end never reads them.
-      const ring = (bell: Socket) => {
-        if (bell.writableLength === 0) bell.write(ONE);
-      };
-      if (this.#peerBell !== undefined) ring(this.#peerBell);
-      else void this.#peerBellOpening.then(ring, () => undefined);
+      if (this.#peerBell === undefined) this.#ringUnconnected();
+      else if (this.#peerBell.writableLength === 0) this.#peerBell.write(ONE);
+    }
+  }
+
+  /**
+   * Rings the other end's doorbell before this end's event loop has learnt that the channel is
+   * connected (a Sync call may be keeping it from learning it): through a descriptor of its
+   * own, opened now, since the other end, asleep on its doorbell, has it open. It stays open
+   * until the doorbell's socket comes: closing it before would be an end of file, which says
+   * that this end is gone.
+   */
+  #ringUnconnected(): void {
+    try {
+      this.#bellFd ??= native.fifoOpen(`${this.#prefix}.${other(this.#side)}`, true);
+      writeSync(this.#bellFd, ONE);
+    } catch {
+      // EAGAIN: bytes wait in it already, which wake it as well. Otherwise it is not there to
+      // wake: it has closed its doorbell, and so its end.
     }
   }
 
@@ -414,6 +487,12 @@ export abstract class ChannelEnd {
     return (this.#sleeps << 2) | how;
   }
 
+  #closeBellFd(): void {
+    if (this.#bellFd === undefined) return;
+    closeSync(this.#bellFd);
+    this.#bellFd = undefined;
+  }
+
   #wakeUp(): void {
     this.#wake?.();
   }
@@ -422,10 +501,12 @@ export abstract class ChannelEnd {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#notConnected?.(closedEnd());
     Atomics.store(this.words, slot[this.#side].closed, 1);
     // The other end may sleep, waiting for what will now never come.
     this.wakePeer();
     this.#peerBell?.end();
+    this.#closeBellFd();
     this.#ownBell.destroy();
     this.#wakeUp();
     shmdt(this.#memory);

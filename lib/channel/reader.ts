@@ -2,7 +2,7 @@
 // the next receive or release(), which gives its room back to the writer.
 import type { IpcTarget } from '../ipc';
 import {
-  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting,
+  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting, type Waiting,
 } from './end';
 import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
 
@@ -33,18 +33,7 @@ export class ChannelReader extends ChannelEnd {
    * Resolves with null once the writer closed the channel and every record was read.
    */
   receive(options?: ChannelWaitOptions): Promise<Buffer | null> {
-    // At once when nothing is pending and a record is there (or the end): no promise chain,
-    // which costs more than the receive itself.
-    if (options === undefined && this.idle) {
-      try {
-        this.release();
-        const record = this.#next();
-        if (record !== undefined) return Promise.resolve(record);
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    return this.serially(() => this.#receive(options));
+    return this.#take(options, (record) => record);
   }
 
   /** receive, blocking the thread while the channel is empty. */
@@ -59,12 +48,31 @@ export class ChannelReader extends ChannelEnd {
     }
   }
 
-  /** A copy of the next record, which stays valid: receive() then release(). */
-  async receiveCopy(options?: ChannelWaitOptions): Promise<Buffer | null> {
-    const record = await this.receive(options);
-    const copy = record === null ? null : Buffer.from(record);
-    this.release();
-    return copy;
+  /** A copy of the next record, which stays valid: receive() then release(), as one call. */
+  receiveCopy(options?: ChannelWaitOptions): Promise<Buffer | null> {
+    return this.#take(options, (record) => {
+      const copy = record === null ? null : Buffer.from(record);
+      this.release();
+      return copy;
+    });
+  }
+
+  /**
+   * The next record, given to `use` within the call (so that no other call of this end can
+   * release it meanwhile). At once when nothing is pending and a record is there (or the end):
+   * no promise chain, which costs more than the receive itself.
+   */
+  #take<T>(options: ChannelWaitOptions | undefined, use: (record: Buffer | null) => T): Promise<T> {
+    if (options === undefined && this.idle) {
+      try {
+        this.release();
+        const record = this.#next();
+        if (record !== undefined) return Promise.resolve(use(record));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }
+    return this.serially(options, async (waiting) => use(await this.#receive(waiting)));
   }
 
   /** Gives the last record's room back to the writer; its view must not be used after. */
@@ -85,8 +93,7 @@ export class ChannelReader extends ChannelEnd {
     }
   }
 
-  async #receive(options: ChannelWaitOptions | undefined): Promise<Buffer | null> {
-    const waiting = validateWaiting(options, true);
+  async #receive(waiting: Waiting): Promise<Buffer | null> {
     this.release();
     for (;;) {
       const record = this.#next();

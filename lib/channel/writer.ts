@@ -4,7 +4,7 @@ import { outOfRange } from '../errors';
 import type { IpcTarget } from '../ipc';
 import { toBytes, validateInteger } from '../validate';
 import {
-  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting,
+  ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting, type Waiting,
 } from './end';
 import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
 
@@ -57,9 +57,9 @@ export class ChannelWriter extends ChannelEnd {
         return Promise.reject(error);
       }
     }
-    return this.serially(async () => {
+    return this.serially(options, async (waiting) => {
       const bytes = toBytes(data);
-      await this.#reserve(bytes.length, options);
+      await this.#reserve(bytes.length, waiting);
       this.ring.set(bytes, this.#reservedAt + RECORD_HEADER);
       this.commit();
     });
@@ -76,8 +76,8 @@ export class ChannelWriter extends ChannelEnd {
 
   /** Room for a record of `length` bytes, in place: fill the Buffer, then commit(). */
   reserve(length: number, options?: ChannelWaitOptions): Promise<Buffer> {
-    return this.serially(async () => {
-      await this.#reserve(length, options);
+    return this.serially(options, async (waiting) => {
+      await this.#reserve(length, waiting);
       return this.#reservedView();
     });
   }
@@ -96,8 +96,7 @@ export class ChannelWriter extends ChannelEnd {
     this.#place(length, need);
   }
 
-  async #reserve(length: number, options: ChannelWaitOptions | undefined): Promise<void> {
-    const waiting = validateWaiting(options, true);
+  async #reserve(length: number, waiting: Waiting): Promise<void> {
     const need = this.#need(length);
     while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
     this.#place(length, need);
