@@ -233,6 +233,20 @@ describe('channel', function () {
     assert.equal((await channel.receive())!.toString(), 'two');
   });
 
+  it('resolves connected, then gives every record, when the writer sends and closes before this end looks', async () => {
+    for (let cycle = 0; cycle < 30; cycle++) {
+      const channel = reader(4096);
+      const writer = child('writer', String(channel.id), '3', '100');
+      const exited = once(writer, 'exit');
+      await channel.connected;
+      let next = 0;
+      for await (const record of channel) assert.ok(record.equals(recordOf(next++, 100)), `cycle ${cycle}: record ${next - 1} is intact`);
+      assert.equal(next, 3, `cycle ${cycle}: every record, then the end`);
+      await exited;
+      channel.close();
+    }
+  });
+
   it('rejects connected when the end closes before anyone opened the channel', async () => {
     const channel = reader(4096);
     const connected = channel.connected;

@@ -198,7 +198,8 @@ export abstract class ChannelEnd {
   #bellFd: number | undefined;
   readonly #peerBellOpening: Promise<Socket>;
   readonly #connected: Promise<void>;
-  /** Rejects `connected`, until it is settled. */
+  /** Settle `connected`, until it is settled. */
+  #isConnected: (() => void) | undefined;
   #notConnected: ((error: Error) => void) | undefined;
   #wake: (() => void) | undefined;
   readonly #spin = new Spin();
@@ -222,13 +223,16 @@ export abstract class ChannelEnd {
     // Its end of file: the other end went (or, before it connected, gave up opening).
     const ended = () => {
       this.#bellEnded = true;
-      this.#notConnected?.(peerGone(this.#side, this.#peerPid(), this.peerEnded()));
+      // Closed: it had opened the channel, though this end's event loop may not have seen it yet.
+      if (this.peerEnded()) this.#isConnected?.();
+      else this.#notConnected?.(peerGone(this.#side, this.#peerPid(), false));
       this.#wakeUp();
     };
     this.#ownBell.on('end', ended);
     this.#ownBell.on('error', ended);
     this.#peerBellOpening = Promise.resolve(parts.peerBell);
     this.#connected = new Promise<void>((resolve, reject) => {
+      this.#isConnected = resolve;
       this.#notConnected = reject;
       this.#peerBellOpening.then(() => (this.#closed ? reject(closedEnd()) : resolve()), reject);
     });
@@ -244,6 +248,7 @@ export abstract class ChannelEnd {
         return;
       }
       this.#peerBell = bell.on('error', () => undefined);
+      this.#isConnected = undefined;
       this.#notConnected = undefined;
       this.#closeBellFd();
     };
@@ -327,10 +332,19 @@ export abstract class ChannelEnd {
         };
         if (stop.aborted) onAbort();
         else stop.addEventListener('abort', onAbort, { once: true });
-        run.then(resolve, reject).finally(() => stop.removeEventListener('abort', onAbort));
+        run.then(resolve, reject).finally(() => {
+          try {
+            stop.removeEventListener('abort', onAbort);
+          } catch {
+            // The caller's signal, whose methods may be anything: the call is over all the same.
+          }
+        });
       });
     }
-    const settled = done.finally(() => this.#pending--);
+    const settled = done.finally(() => {
+      this.#pending--;
+      waiting.end?.();
+    });
     // The next call's turn comes once this one's operation is over and its promise settled, so
     // that the caller's reactions to it (reading a record, committing a reservation) come first.
     this.#queue = Promise.all([run.catch(() => undefined), settled.catch(() => undefined)]);
@@ -549,6 +563,8 @@ export interface Waiting {
   readonly deadline: number;
   readonly stop: AbortSignal | undefined;
   readonly timer: AbortSignal | undefined;
+  /** Once the call is over: stops its timer. */
+  readonly end?: () => void;
 }
 
 /** No options: wait as long as it takes (the common case, without an object per call; not frozen, which V8 makes slower to read). */
@@ -560,14 +576,34 @@ export function validateWaiting(options: unknown, promise: boolean): Waiting {
   validateBoolean(block, 'options.block');
   if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, 0x7fffffff);
   if (signal !== undefined) validateWaitOptions({ signal });
+  const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
   // Only a promise call needs a timer: a Sync one measures its deadline as it sleeps.
-  const timer = timeout === undefined || !promise ? undefined : AbortSignal.timeout(timeout);
+  if (timeout === undefined || !promise) return { block, timeout, deadline, stop: signal, timer: undefined };
+  // A timer of its own, cleared when the call ends: AbortSignal.timeout() and AbortSignal.any()
+  // kept memory for every call on Node 20, long after it ended.
+  const stop = new AbortController();
+  const timedOut = new AbortController();
+  const forward = () => stop.abort(signal!.reason);
+  const timer = setTimeout(() => {
+    timedOut.abort();
+    stop.abort(timedOut.signal.reason);
+  }, timeout).unref();
+  if (signal?.aborted) forward();
+  else signal?.addEventListener('abort', forward, { once: true });
   return {
     block,
     timeout,
-    deadline: timeout === undefined ? Infinity : performance.now() + timeout,
-    stop: timer === undefined ? signal : signal === undefined ? timer : AbortSignal.any([signal, timer]),
-    timer,
+    deadline,
+    stop: stop.signal,
+    timer: timedOut.signal,
+    end() {
+      clearTimeout(timer);
+      try {
+        signal?.removeEventListener('abort', forward);
+      } catch {
+        // The caller's signal, whose methods may be anything: the call is over all the same.
+      }
+    },
   };
 }
 

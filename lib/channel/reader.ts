@@ -72,7 +72,12 @@ export class ChannelReader extends ChannelEnd {
         return Promise.reject(error);
       }
     }
-    return this.serially(options, async (waiting) => use(await this.#receive(waiting)));
+    return this.serially(options, async (waiting) => {
+      const record = await this.#receive(waiting);
+      // Closed since (which unmapped the ring): the record is not there to give.
+      this.checkOpen();
+      return use(record);
+    });
   }
 
   /** Gives the last record's room back to the writer; its view must not be used after. */
@@ -115,12 +120,17 @@ export class ChannelReader extends ChannelEnd {
   #next(): Buffer | null | undefined {
     this.checkOpen();
     if (!this.#available()) {
-      if (!this.peerEnded()) {
+      try {
         this.checkPeer();
         return undefined;
+      } catch (error) {
+        // Closed, or gone: what it wrote before is all there is, and it may have written more
+        // since this end last looked.
+        if (!this.#available()) {
+          if (this.peerEnded()) return null;
+          throw error;
+        }
       }
-      // Closed: what it wrote before is all there is.
-      if (!this.#available()) return null;
     }
     const capacity = this.capacity;
     let waiting = (this.#writeSeen - this.#read) >>> 0;
