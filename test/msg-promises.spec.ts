@@ -89,45 +89,49 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
   });
 
   it('deliver every message when thousands of aborts race a sender', async () => {
-    const id = msg.queue();
-    // One message fits: the sender waits for each receive, so messages arrive while receives wait.
-    msgctl(id, IPC_SET, { qbytes: 4 });
     const count = 5000;
-    const sender = peer();
-    let sent = false;
-    const sending = sender.request('sendNumbered', id, count).then(() => {
-      sent = true;
-    });
-    const seen = new Uint16Array(count);
-    let received = 0;
     let aborts = 0;
     let rejected = 0;
     let raced = 0;
-    while (received < count) {
-      const call = randomlyAborted((signal) => msgrcv(id, 64, 1, 0, { signal }));
-      const waited = waits.waited;
-      if (call.aborting) aborts++;
-      try {
-        seen[(await call.result).data.readUInt32LE(0)]++;
-        received++;
-        // Aborted before its result came back from the waiter thread, and delivered anyway.
-        if (waited && call.signal.aborted) raced++;
-      } catch (error) {
-        assert.equal((error as Error).name, 'AbortError');
-        rejected++;
-        // With nothing pending here, every message is either queued or already counted.
-        if (sent && msgctl(id, IPC_STAT).qnum === 0) {
-          assert.fail(`lost ${count - received} messages after ${rejected} aborted calls`);
+    // Whether an abort meets a call its waiter thread has is a matter of timing: on a loaded
+    // machine one batch may not see it happen, so up to three do.
+    for (let batch = 0; batch < 3 && (batch === 0 || raced === 0); batch++) {
+      const id = msg.queue();
+      // One message fits: the sender waits for each receive, so messages arrive while receives wait.
+      msgctl(id, IPC_SET, { qbytes: 4 });
+      const sender = peer();
+      let sent = false;
+      const sending = sender.request('sendNumbered', id, count).then(() => {
+        sent = true;
+      });
+      const seen = new Uint16Array(count);
+      let received = 0;
+      while (received < count) {
+        const call = randomlyAborted((signal) => msgrcv(id, 64, 1, 0, { signal }));
+        const waited = waits.waited;
+        if (call.aborting) aborts++;
+        try {
+          seen[(await call.result).data.readUInt32LE(0)]++;
+          received++;
+          // Aborted before its result came back from the waiter thread, and delivered anyway.
+          if (waited && call.signal.aborted) raced++;
+        } catch (error) {
+          assert.equal((error as Error).name, 'AbortError');
+          rejected++;
+          // With nothing pending here, every message is either queued or already counted.
+          if (sent && msgctl(id, IPC_STAT).qnum === 0) {
+            assert.fail(`lost ${count - received} messages after ${rejected} aborted calls`);
+          }
         }
+        // The abort of a call that completed first must not reach a later one.
+        await nextImmediate();
       }
-      // The abort of a call that completed first must not reach a later one.
-      await nextImmediate();
+      await sending;
+      assert.deepEqual([...new Set(seen)], [1], 'every message exactly once');
+      assert.equal(msgctl(id, IPC_STAT).qnum, 0);
     }
-    await sending;
-    assert.deepEqual([...new Set(seen)], [1], 'every message exactly once');
     assert.ok(aborts >= 2000 && rejected > 0, `${aborts} aborts, ${rejected} calls aborted`);
     assert.ok(raced > 0, 'some calls were aborted while a waiter had them, and still delivered');
-    assert.equal(msgctl(id, IPC_STAT).qnum, 0);
   });
 
   for (const when of ['at once', 'once they wait in the kernel']) {

@@ -77,36 +77,40 @@ describe('kernel-ipc/promises semop', function () {
   });
 
   it('never reports as aborted an operation that happened, with thousands of aborts racing another process', async () => {
-    const id = sem.set();
     const count = 3000;
-    const giver = peer();
-    let given = false;
-    const giving = giver.request('givePaced', id, count).then(() => {
-      given = true;
-    });
-    let taken = 0;
     let aborts = 0;
     let rejected = 0;
     let raced = 0;
-    while (taken < count) {
-      const call = randomlyAborted((signal) => semop(id, take(), { signal }));
-      const waited = waits.waited;
-      if (call.aborting) aborts++;
-      try {
-        await call.result;
-        taken++;
-        // Aborted before its result came back from the waiter thread, and reported done anyway.
-        if (waited && call.signal.aborted) raced++;
-      } catch (error) {
-        assert.equal((error as Error).name, 'AbortError');
-        rejected++;
-        // With nothing pending here, what was given is either still there or already counted.
-        if (given && semctl(id, 0, GETVAL) === 0) assert.fail(`${count - taken} taken by calls reported as aborted`);
+    // Whether an abort meets a call its waiter thread has is a matter of timing: on a loaded
+    // machine one batch may not see it happen, so up to three do.
+    for (let batch = 0; batch < 3 && (batch === 0 || raced === 0); batch++) {
+      const id = sem.set();
+      const giver = peer();
+      let given = false;
+      const giving = giver.request('givePaced', id, count).then(() => {
+        given = true;
+      });
+      let taken = 0;
+      while (taken < count) {
+        const call = randomlyAborted((signal) => semop(id, take(), { signal }));
+        const waited = waits.waited;
+        if (call.aborting) aborts++;
+        try {
+          await call.result;
+          taken++;
+          // Aborted before its result came back from the waiter thread, and reported done anyway.
+          if (waited && call.signal.aborted) raced++;
+        } catch (error) {
+          assert.equal((error as Error).name, 'AbortError');
+          rejected++;
+          // With nothing pending here, what was given is either still there or already counted.
+          if (given && semctl(id, 0, GETVAL) === 0) assert.fail(`${count - taken} taken by calls reported as aborted`);
+        }
+        await nextImmediate();
       }
-      await nextImmediate();
+      await giving;
+      assert.equal(semctl(id, 0, GETVAL), 0);
     }
-    await giving;
-    assert.equal(semctl(id, 0, GETVAL), 0);
     assert.ok(aborts >= 1000 && rejected > 0, `${aborts} aborts, ${rejected} calls aborted`);
     assert.ok(raced > 0, 'some operations were aborted while a waiter had them, and still reported done');
   });
