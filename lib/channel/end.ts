@@ -353,7 +353,13 @@ export abstract class ChannelEnd {
 
   /** Why a call that was stopped ends: its timeout, or its signal's reason. */
   protected stopped(waiting: Waiting): unknown {
-    return waiting.timer?.aborted ? stillThere(this.#side === 'writer' ? 'full' : 'empty', waiting.timeout) : waiting.stop!.reason;
+    const reason: unknown = waiting.stop!.reason;
+    return reason === TIMED_OUT ? this.#stillThere(waiting.timeout) : reason;
+  }
+
+  /** EAGAIN, or with a timeout a TimeoutError: the ring stayed full (writer) or empty (reader). */
+  #stillThere(timeout?: number): Error {
+    return stillThere(this.#side === 'writer' ? 'full' : 'empty', timeout);
   }
 
   /** Whether no promise call of this end is pending: one may then be done at once, in order. */
@@ -374,24 +380,24 @@ export abstract class ChannelEnd {
    * Until `ready()` may have come true: spins, then sleeps off the event loop while the other
    * end's position is `seen()`. Fails if the call may not wait, or no longer.
    */
-  protected async waitFor(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): Promise<void> {
-    if (!waiting.block) throw stillThere(state);
+  protected async waitFor(ready: () => boolean, seen: () => number, waiting: Waiting): Promise<void> {
+    if (!waiting.block) throw this.#stillThere();
     const started = performance.now();
     try {
       if (!this.#spin.until(ready)) await this.sleep(seen(), waiting.stop);
     } catch (error) {
-      throw waiting.timer?.aborted ? stillThere(state, waiting.timeout) : error;
+      throw error === TIMED_OUT ? this.#stillThere(waiting.timeout) : error;
     } finally {
       this.#spin.waited(performance.now() - started);
     }
   }
 
   /** waitFor, blocking the thread. */
-  protected waitForSync(ready: () => boolean, seen: () => number, waiting: Waiting, state: 'full' | 'empty'): void {
-    if (!waiting.block) throw stillThere(state);
+  protected waitForSync(ready: () => boolean, seen: () => number, waiting: Waiting): void {
+    if (!waiting.block) throw this.#stillThere();
     const started = performance.now();
     try {
-      if (!this.#spin.until(ready) && !this.sleepSync(seen(), waiting.deadline)) throw stillThere(state, waiting.timeout);
+      if (!this.#spin.until(ready) && !this.sleepSync(seen(), waiting.deadline)) throw this.#stillThere(waiting.timeout);
     } finally {
       this.#spin.waited(performance.now() - started);
     }
@@ -562,13 +568,15 @@ export interface Waiting {
   readonly timeout: number | undefined;
   readonly deadline: number;
   readonly stop: AbortSignal | undefined;
-  readonly timer: AbortSignal | undefined;
   /** Once the call is over: stops its timer. */
   readonly end?: () => void;
 }
 
 /** No options: wait as long as it takes (the common case, without an object per call; not frozen, which V8 makes slower to read). */
-const UNTIL_READY: Waiting = { block: true, timeout: undefined, deadline: Infinity, stop: undefined, timer: undefined };
+const UNTIL_READY: Waiting = { block: true, timeout: undefined, deadline: Infinity, stop: undefined };
+
+/** The reason a promise call's own timer aborts it with: a TimeoutError then. */
+const TIMED_OUT = Symbol('timed out');
 
 export function validateWaiting(options: unknown, promise: boolean): Waiting {
   if (options === undefined) return UNTIL_READY;
@@ -578,16 +586,12 @@ export function validateWaiting(options: unknown, promise: boolean): Waiting {
   if (signal !== undefined) validateWaitOptions({ signal });
   const deadline = timeout === undefined ? Infinity : performance.now() + timeout;
   // Only a promise call needs a timer: a Sync one measures its deadline as it sleeps.
-  if (timeout === undefined || !promise) return { block, timeout, deadline, stop: signal, timer: undefined };
+  if (timeout === undefined || !promise) return { block, timeout, deadline, stop: signal };
   // A timer of its own, cleared when the call ends: AbortSignal.timeout() and AbortSignal.any()
   // kept memory for every call on Node 20, long after it ended.
   const stop = new AbortController();
-  const timedOut = new AbortController();
   const forward = () => stop.abort(signal!.reason);
-  const timer = setTimeout(() => {
-    timedOut.abort();
-    stop.abort(timedOut.signal.reason);
-  }, timeout).unref();
+  const timer = setTimeout(() => stop.abort(TIMED_OUT), timeout).unref();
   if (signal?.aborted) forward();
   else signal?.addEventListener('abort', forward, { once: true });
   return {
@@ -595,7 +599,6 @@ export function validateWaiting(options: unknown, promise: boolean): Waiting {
     timeout,
     deadline,
     stop: stop.signal,
-    timer: timedOut.signal,
     end() {
       clearTimeout(timer);
       try {

@@ -44,7 +44,7 @@ export class ChannelReader extends ChannelEnd {
     for (;;) {
       const record = this.#next();
       if (record !== undefined) return record;
-      this.waitForSync(() => this.#available(), () => this.#writeSeen | 0, waiting, 'empty');
+      this.waitForSync(() => this.#available(), () => this.#writeSeen | 0, waiting);
     }
   }
 
@@ -103,7 +103,7 @@ export class ChannelReader extends ChannelEnd {
     for (;;) {
       const record = this.#next();
       if (record !== undefined) return record;
-      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting, 'empty');
+      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting);
     }
   }
 

@@ -92,13 +92,13 @@ export class ChannelWriter extends ChannelEnd {
     this.checkNoPending();
     const waiting = validateWaiting(options, false);
     const need = this.#need(length);
-    while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
+    while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting);
     this.#place(length, need);
   }
 
   async #reserve(length: number, waiting: Waiting): Promise<void> {
     const need = this.#need(length);
-    while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting, 'full');
+    while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting);
     this.#place(length, need);
   }
 
