@@ -29,11 +29,18 @@ Napi::Error DescribedErrnoError(Napi::Env env, int errnum, const char* syscall,
   return Napi::Error(env, errorClass.New(args));
 }
 
+// strerror_r is GNU's under glibc (returns the text, not always in the buffer) and the
+// POSIX one under musl (returns 0 and fills the buffer): the overload taken says which.
+inline const char* StrerrorText(const char* text, const char*) { return text; }
+inline const char* StrerrorText(int failed, const char* buffer) {
+  return failed == 0 ? buffer : "Unknown error";
+}
+
 Napi::Error ErrnoError(Napi::Env env, int errnum, const char* syscall,
                        const char* path) {
   char buffer[256];
-  // GNU strerror_r: returns a pointer to the text, not always into buffer.
-  return DescribedErrnoError(env, errnum, syscall, strerror_r(errnum, buffer, sizeof buffer), path);
+  return DescribedErrnoError(env, errnum, syscall,
+                             StrerrorText(strerror_r(errnum, buffer, sizeof buffer), buffer), path);
 }
 
 }  // namespace kernel_ipc

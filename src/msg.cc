@@ -9,6 +9,11 @@
 #include <string>
 #include <vector>
 
+// glibc declares MSG_COPY (Linux 3.8); musl does not. The kernel's value.
+#ifndef MSG_COPY
+#define MSG_COPY 040000
+#endif
+
 #include "errors.h"
 #include "ipc.h"
 #include "waiter.h"
