@@ -1,4 +1,5 @@
 // Loads the addon (a matching prebuild, else the local build) and hands it the error class.
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IpcError } from './errors';
 
@@ -129,7 +130,32 @@ export interface Native {
 
 export const packageRoot = join(__dirname, '..', '..');
 
-const load = require('node-gyp-build') as (dir: string) => Native;
+const { resolve } = require('node-gyp-build') as { resolve(dir: string): string };
 
-export const native = load(packageRoot);
+/** Whether this process runs on musl: its C library is mapped, and glibc's is not (false without /proc). */
+function onMusl(): boolean {
+  let maps: string;
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return false;
+  }
+  const files = maps.split('\n').map((line) => line.slice(line.lastIndexOf('/') + 1));
+  return !files.some((file) => /^libc(\.so\.6|-[\d.]+\.so)$/.test(file)) && files.some((file) => /^(ld-musl-|libc\.musl-|libc\.so$)/.test(file));
+}
+
+/**
+ * The binary for this process. node-gyp-build takes a system for musl only when it is Alpine
+ * (/etc/alpine-release), and elsewhere (Void, Chimera, a distroless image) would pick the
+ * glibc prebuild, which musl's loader may even load before it fails.
+ */
+function binaryPath(): string {
+  const path = resolve(packageRoot);
+  if (!path.endsWith('.glibc.node') || !onMusl()) return path;
+  const musl = path.replace(/\.glibc\.node$/, '.musl.node');
+  if (existsSync(musl)) return musl;
+  throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: with python3, make and g++ installed, build it: npm rebuild kernel-ipc --build-from-source`);
+}
+
+export const native = require(binaryPath()) as Native;
 native.setErrorClass(IpcError);

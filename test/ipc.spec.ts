@@ -303,7 +303,7 @@ describe('package', () => {
 
   it('loads the prebuild when PREBUILDS_ONLY is set, else the local build', () => {
     const loaded = require('node-gyp-build').resolve(packageRoot) as string;
-    const expected = process.env.PREBUILDS_ONLY ? 'prebuilds/linux-x64/' : 'build/Release/';
+    const expected = process.env.PREBUILDS_ONLY ? `prebuilds/linux-${process.arch}/kernel-ipc.napi.glibc.node` : 'build/Release/';
     assert.ok(relative(packageRoot, loaded).startsWith(expected), loaded);
   });
 });
