@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createFifoReader, mkfifo, openFifoWriter, PIPE_BUF } from '../lib';
-import { assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, briefly, fuzzCalls, fuzzer, type FuzzTarget, parkThreadpool, usePeers } from './helpers';
+import {
+  assertAliveWhileWaiting, assertExitWhileWaiting, assertIpcError, briefly, fuzzCalls, fuzzer, type FuzzTarget, itAsRoot, parkThreadpool, usePeers,
+} from './helpers';
 
 const run = promisify(execFile);
 
@@ -90,7 +92,7 @@ describe('mkfifo', () => {
     });
   });
 
-  it('fails with EACCES for a process without permission on the directory', async () => {
+  itAsRoot('fails with EACCES for a process without permission on the directory', 'starting a process as another user', async () => {
     const locked = join(dir(), 'locked');
     mkdirSync(locked, { mode: 0o700 });
     const peer = newPeer();

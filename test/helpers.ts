@@ -213,6 +213,23 @@ export function seccompRefusal(syscall: string, args: Array<[index: number, valu
  * Whether the suite runs under AddressSanitizer (`npm run test:sanitize`): its runtime needs
  * /proc and anonymous memory of its own, which some tests take away from a child on purpose.
  */
+/** Whether the suite runs as root, as CI does: some tests need it. */
+export const asRoot = process.getuid?.() === 0;
+
+/**
+ * A test that only root can make (a process of another user, huge pages): for anyone else it
+ * is pending, its title saying why.
+ */
+export function itAsRoot(title: string, reason: string, fn: (this: Mocha.Context) => void | PromiseLike<unknown>): Mocha.Test {
+  return asRoot ? it(title, fn as Mocha.AsyncFunc) : it.skip(`${title} (skipped, not root: ${reason})`);
+}
+
+/**
+ * unshare's arguments for an IPC namespace of a process's own: root has the right to one;
+ * anyone else makes a user namespace for it first (where the kernel lets users have one).
+ */
+export const privateIpcArgs = asRoot ? ['--ipc'] : ['--user', '--map-root-user', '--ipc'];
+
 export const underSanitizers = /\blibasan\b/.test(process.env.LD_PRELOAD ?? '');
 
 /**
@@ -247,13 +264,13 @@ export class Peer {
   #pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
 
   /**
-   * With `privateIpc`, the peer runs in an IPC namespace of its own (unshare, as root): it
+   * With `privateIpc`, the peer runs in an IPC namespace of its own (unshare): it
    * sees only the System V objects it makes, and they go when it ends.
    */
   constructor(env?: NodeJS.ProcessEnv, { privateIpc = false } = {}) {
     this.child = fork(join(__dirname, 'fixtures', 'peer.js'), [], {
       env: env && { ...process.env, ...env },
-      ...(privateIpc && { execPath: 'unshare', execArgv: ['--ipc', process.execPath, '--expose-gc'] }),
+      ...(privateIpc && { execPath: 'unshare', execArgv: [...privateIpcArgs, process.execPath, '--expose-gc'] }),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Buffers and errors cross as themselves.
       serialization: 'advanced',

@@ -7,7 +7,7 @@ import {
   MSG_NOERROR, MSG_STAT, msgctl, msgget, msgrcv, msgsnd,
 } from '../lib';
 import {
-  assertErrno, assertIpcError, assertRecent, compileC, fuzzInPrivateNamespace, randomKey, useMsgCleanup, usePeers,
+  assertErrno, assertIpcError, assertRecent, compileC, fuzzInPrivateNamespace, itAsRoot, randomKey, useMsgCleanup, usePeers,
 } from './helpers';
 
 const run = promisify(execFile);
@@ -153,7 +153,7 @@ describe('msgsnd and msgrcv', () => {
     assertIpcError(await blocked, 'EIDRM', 'msgrcv');
   });
 
-  it('fail with EACCES in a process without permission on a 0600 queue', async () => {
+  itAsRoot('fail with EACCES in a process without permission on a 0600 queue', 'starting a process as another user', async () => {
     const key = randomKey();
     const id = msg.msgget(key, IPC_CREAT | IPC_EXCL | 0o600);
     const other = peer();

@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../lib/native';
+import { privateIpcArgs } from './helpers';
 
 interface Example {
   line: number;
@@ -33,7 +34,7 @@ describe('README examples', function () {
     dir = mkdtempSync(join(tmpdir(), 'kernel-ipc-readme-'));
     mkdirSync(join(dir, 'node_modules'));
     symlinkSync(packageRoot, join(dir, 'node_modules', 'kernel-ipc'));
-    ownNamespace = spawnSync('unshare', ['--ipc', 'true']).status === 0;
+    ownNamespace = spawnSync('unshare', [...privateIpcArgs, 'true']).status === 0;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -47,7 +48,7 @@ describe('README examples', function () {
       const file = join(dir, `line-${line}.mjs`);
       writeFileSync(file, source);
       const [command, args] = ownNamespace
-        ? ['unshare', ['--ipc', '--', 'sh', '-c', listObjects.replace('node', process.execPath), file]]
+        ? ['unshare', [...privateIpcArgs, '--', 'sh', '-c', listObjects.replace('node', process.execPath), file]]
         : [process.execPath, [file]];
       const { stdout, stderr, error } = await new Promise<{ stdout: string; stderr: string; error: Error | null }>((resolve) => {
         execFile(command, args, { cwd: dir, encoding: 'utf8', timeout: 20000 }, (failure, out, err) => {

@@ -8,8 +8,7 @@ import {
   IPC_STAT, semctl, semget, semop, SEMVMX, SEM_INFO, SEM_STAT, SEM_UNDO, SETALL, SETVAL,
 } from '../lib';
 import {
-  assertErrno, assertIpcError, assertRecent, compileC, fuzzInPrivateNamespace, randomKey, useSemCleanup,
-  usePeers, waitUntil,
+  assertErrno, assertIpcError, assertRecent, compileC, fuzzInPrivateNamespace, itAsRoot, randomKey, usePeers, useSemCleanup, waitUntil,
 } from './helpers';
 
 const run = promisify(execFile);
@@ -142,7 +141,7 @@ describe('semop', () => {
     assertIpcError(await waiting, 'EIDRM', 'semop');
   });
 
-  it('fail with EACCES in a process without permission on a 0600 set', async () => {
+  itAsRoot('fail with EACCES in a process without permission on a 0600 set', 'starting a process as another user', async () => {
     const key = randomKey();
     const id = sem.semget(key, 1, IPC_CREAT | IPC_EXCL | 0o600);
     const other = peer();

@@ -14,7 +14,9 @@ import {
   IPC_PRIVATE, IPC_RMID, IPC_STAT, ReadOnlyBuffer, SharedMemory, shmat, shmctl, shmdt,
   shmget, SHM_NORESERVE, SHM_RDONLY,
 } from '../lib';
-import { assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, preloading, randomKey, seccompRefusal, underSanitizers, usePeers, useShmCleanup } from './helpers';
+import {
+  assertErrno, collectGarbage, compileC, fuzzInPrivateNamespace, itAsRoot, preloading, randomKey, seccompRefusal, underSanitizers, usePeers, useShmCleanup,
+} from './helpers';
 
 const nattch = (id: number) => shmctl(id, IPC_STAT).nattch;
 /** What a child needs for ArrayBuffer#transfer: nothing from Node 21, a V8 flag on Node 20. */
@@ -232,7 +234,7 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
   }
 
   for (const [lookup, environment] of lookups) {
-  it(`are not attached when their pages cannot all be had, rather than raise SIGBUS when touched (${lookup})`, function () {
+  itAsRoot(`are not attached when their pages cannot all be had, rather than raise SIGBUS when touched (${lookup})`, 'a segment of huge pages needs CAP_IPC_LOCK', function () {
     const segment = unreservedHugeSegment();
     if (segment === undefined) this.skip();
     const refusal = {
@@ -244,7 +246,7 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
     assert.deepEqual(attachAndTouch(segment, [], environment()), { shmat: refusal, readOnly: refusal, open: refusal, nattch: 0 });
   });
 
-  it(`attach with every page had, and detach under pending work though their size is not a multiple of the page (${lookup})`, function () {
+  itAsRoot(`attach with every page had, and detach under pending work though their size is not a multiple of the page (${lookup})`, 'freeing huge pages (vm.nr_hugepages) needs root', function () {
     const restore = freeHugePages(2);
     if (restore === undefined) this.skip();
     const { size: pageSize } = hugePages()!;
@@ -272,7 +274,7 @@ describe('segments of huge pages (SHM_HUGETLB)', function () {
   });
   }
 
-  it('are not attached where their page size cannot be learnt (no /proc), rather than raise SIGBUS when touched', function () {
+  itAsRoot('are not attached where their page size cannot be learnt (no /proc), rather than raise SIGBUS when touched', 'a segment of huge pages needs CAP_IPC_LOCK', function () {
     const segment = unreservedHugeSegment();
     // Without /proc, the sanitizers' runtime cannot find the stack, and reports what is not.
     if (segment === undefined || underSanitizers) this.skip();

@@ -8,7 +8,7 @@ import {
   ftok, IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_PRIVATE, IPC_RMID, IPC_SET, IPC_STAT, shmat, shmctl, shmdt,
   shmget, SHM_INFO, SHM_LOCK, SHM_NORESERVE, SHM_STAT, SHM_UNLOCK,
 } from '../lib';
-import { assertErrno, assertRecent, compileC, randomKey, useShmCleanup, usePeers } from './helpers';
+import { assertErrno, assertRecent, compileC, itAsRoot, randomKey, usePeers, useShmCleanup } from './helpers';
 
 const SHM_DEST = 0o1000;
 const SHM_LOCKED = 0o2000;
@@ -202,12 +202,15 @@ describe('shmctl', () => {
 
   it('IPC_SET changes uid, gid and mode, keeping what it is not given', () => {
     const id = ipc.shmget(IPC_PRIVATE, 64, 0o600);
+    // The owner may give the segment to another user; it stays its creator's to set.
+    const [uid, gid] = [process.getuid!(), process.getgid!()];
+    const [otherUid, otherGid] = [uid === 65534 ? 65533 : 65534, gid === 65534 ? 65533 : 65534];
     shmctl(id, IPC_SET, { mode: 0o644 });
-    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid: 0, gid: 0, mode: 0o644 });
-    shmctl(id, IPC_SET, { uid: 65534 });
-    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid: 65534, gid: 0, mode: 0o644 });
-    shmctl(id, IPC_SET, { gid: 65534, mode: 0o400 });
-    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid: 65534, gid: 65534, mode: 0o400 });
+    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid, gid, mode: 0o644 });
+    shmctl(id, IPC_SET, { uid: otherUid });
+    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid: otherUid, gid, mode: 0o644 });
+    shmctl(id, IPC_SET, { gid: otherGid, mode: 0o400 });
+    assert.deepEqual(pick(shmctl(id, IPC_STAT)), { uid: otherUid, gid: otherGid, mode: 0o400 });
     assert.throws(() => shmctl(id, IPC_SET, { mode: 0o1000 }), { name: 'RangeError', message: /"buf.mode"/ });
     assert.throws(() => shmctl(id, IPC_SET, { uid: -1 }), { name: 'RangeError', message: /"buf.uid"/ });
     assert.throws(() => shmctl(id, IPC_SET, undefined as unknown as object), { name: 'TypeError', message: /"buf"/ });
@@ -293,7 +296,7 @@ describe('shared memory across processes', function () {
     assert.equal(shmctl(id, IPC_STAT).nattch, 1);
   });
 
-  it('a process that dropped to uid/gid 65534 gets EACCES on a 0600 segment', async () => {
+  itAsRoot('a process that dropped to uid/gid 65534 gets EACCES on a 0600 segment', 'starting a process as another user', async () => {
     const key = randomKey();
     const id = ipc.shmget(key, 64, IPC_CREAT | IPC_EXCL | 0o600);
     const peer = startPeer();

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { GETVAL, IPC_SET, IPC_STAT, msgctl, msgrcv as msgrcvSync, msgsnd as msgsndSync, semctl, semop as semopSync } from '../lib';
 import { msgrcv, msgsnd, semop, sigwaitinfo } from '../lib/promises';
 import { openFifoWriter } from '../lib';
-import { useMsgCleanup, useSemCleanup, waitUntil } from './helpers';
+import { itAsRoot, useMsgCleanup, useSemCleanup, waitUntil } from './helpers';
 
 const run = promisify(execFile);
 const fixture = (name: string) => join(__dirname, 'fixtures', name);
@@ -99,7 +99,7 @@ describe('promise calls that wait', function () {
     assert.equal((await later).data.toString(), 'later');
   });
 
-  it('never take the last thread the system allows: a process in a small pids cgroup survives', async function () {
+  itAsRoot('never take the last thread the system allows: a process in a small pids cgroup survives', 'a cgroup of its own needs root', async function () {
     // libuv aborts the process when it cannot start its threadpool: with a thread for each
     // waiting call, such a process died as soon as it touched fs or crypto.
     const cgroup = pidsCgroup(60);
@@ -123,11 +123,16 @@ describe('promise calls that wait', function () {
     const { stdout } = await run(process.execPath, [fixture('idle-threads.js'), String(msg.queue())], {
       env: { ...process.env, GLIBC_TUNABLES: 'glibc.pthread.stack_cache_size=0:glibc.malloc.arena_max=1' },
     });
-    const { before, waiting, after } = JSON.parse(stdout);
+    const { before, waiting, after, glibc } = JSON.parse(stdout);
     assert.ok(waiting.threads - before.threads >= 100 && waiting.mappings - before.mappings >= 200, JSON.stringify({ before, waiting }));
     assert.ok(after.threads <= before.threads, JSON.stringify({ before, after }));
-    // The heap may have grown a little; 100 stacks left behind would be 200 mappings.
-    assert.ok(after.mappings - before.mappings < 20, JSON.stringify({ before, after }));
+    // Before glibc 2.34 (the suite also runs on 2.31) there is no such tunable: joined threads'
+    // stacks stay in glibc's cache, and the mappings cannot tell joined from leaked.
+    const [major, minor] = String(glibc).split('.').map(Number);
+    if (major > 2 || (major === 2 && minor >= 34)) {
+      // The heap may have grown a little; 100 stacks left behind would be 200 mappings.
+      assert.ok(after.mappings - before.mappings < 20, JSON.stringify({ before, after }));
+    }
   });
 
   it('settle whatever the abort signal\'s own methods do, and keep what they took', async () => {
