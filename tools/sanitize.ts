@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../lib/native';
 
 const copy = join(packageRoot, 'build-sanitize');
-const NOT_COPIED = new Set(['node_modules', 'build', 'build-sanitize', 'prebuilds', '.git', 'bench-results']);
+const NOT_COPIED = new Set(['node_modules', 'build', 'build-sanitize', 'build-prebuild', 'build-nodes', 'prebuilds', '.git', 'bench-results']);
 const FLAGS = '-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g';
 
 function runtime(library: string): string {

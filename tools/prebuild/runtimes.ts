@@ -1,0 +1,81 @@
+// How to run Node on the system each prebuild targets, on this machine: Debian 11's glibc
+// loader and libraries for x64, qemu-user with Debian 11's arm64 libraries for arm64, and
+// for musl Bun's musl build (no musl Node is published on npm) under Debian 11's musl.
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { nodeBinary, packagedBinary } from '../nodes';
+import type { Target } from './targets';
+
+export interface Runtime {
+  /** What runs Node: its argv before the script. */
+  command: string[];
+  /** Where the C library the smoke test reports must come from. */
+  libcUnder: string;
+}
+
+/** A copy of `node` that loads with Debian 11's loader and libraries, and so do the processes it forks. */
+export function oldGlibcNode(node: string, root: string, work: string): string {
+  mkdirSync(work, { recursive: true });
+  const copy = join(work, 'node');
+  copyFileSync(node, copy);
+  // DT_RPATH (not RUNPATH) also applies to the libraries' own dependencies.
+  execFileSync('patchelf', [
+    '--set-interpreter', join(root, 'lib64', 'ld-linux-x86-64.so.2'),
+    '--force-rpath', '--set-rpath', `${root}/lib/x86_64-linux-gnu:${root}/usr/lib/x86_64-linux-gnu`, copy,
+  ]);
+  return copy;
+}
+
+/** The Bun release whose musl build runs the musl prebuild's smoke test. */
+const BUN = '1.4.5';
+
+// What Debian's libstdc++ and libgcc_s (built on glibc, standing in for Alpine's, built on
+// musl) import from glibc and musl lacks, given musl's equivalents. Thread-local destructors
+// registered with the C++ runtime do not run; the smoke test needs none.
+const GLIBC_SHIM = `#include <locale.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/random.h>
+#include <time.h>
+uint32_t arc4random(void) { uint32_t v = 0; getrandom(&v, sizeof v, 0); return v; }
+size_t __strftime_l(char *s, size_t n, const char *f, const struct tm *tm, locale_t l) { return strftime_l(s, n, f, tm, l); }
+int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso) { (void)dtor; (void)obj; (void)dso; return 0; }
+char __libc_single_threaded = 0;
+int _dl_find_object(void *pc, void *result) { (void)pc; (void)result; return -1; }
+void __cpu_indicator_init(void) {}
+struct { unsigned vendor, type, subtype, features[1]; } __cpu_model;
+`;
+
+/** Bun's musl build, on Debian 11's musl loader, with this machine's GCC 12 C++ runtime (Bun needs its symbols). */
+function muslRuntime(target: Target, root: string, work: string): Runtime {
+  const libs = join(work, 'musl-runtime');
+  mkdirSync(libs, { recursive: true });
+  const { CC, LDFLAGS } = target.toolchain(root, join(work, 'musl-toolchain'));
+  const cc = (args: string[]) => execFileSync('sh', ['-c', `${CC} ${LDFLAGS} -shared -fPIC ${args.join(' ')}`], { cwd: libs });
+  writeFileSync(join(libs, 'shim.c'), GLIBC_SHIM);
+  cc(['-O2', '-o', 'libglibc-shim.so', 'shim.c']);
+  // Debian's libstdc++ names glibc's loader among what it needs; musl has no such file.
+  writeFileSync(join(libs, 'empty.c'), '');
+  cc(['-o', 'ld-linux-x86-64.so.2', '-Wl,-soname,ld-linux-x86-64.so.2', 'empty.c']);
+  for (const library of ['libstdc++.so.6', 'libgcc_s.so.1']) {
+    copyFileSync(execFileSync('g++', [`-print-file-name=${library}`], { encoding: 'utf8' }).trim(), join(libs, library));
+  }
+  const bun = packagedBinary('@oven/bun-linux-x64-musl', BUN, 'bun');
+  return {
+    command: [join(root, 'lib', 'ld-musl-x86_64.so.1'), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun],
+    libcUnder: root,
+  };
+}
+
+/** A Node for the target and the way to run it here. */
+export function runtimeFor(target: Target, root: string, work: string, arm64Node: string): Runtime {
+  if (target.libc === 'glibc' && target.arch === 'x64') {
+    return { command: [oldGlibcNode(process.execPath, root, work)], libcUnder: root };
+  }
+  if (target.libc === 'glibc' && target.arch === 'arm64') {
+    // qemu looks for every path the program opens (its loader, /lib...) under -L first.
+    return { command: ['qemu-aarch64', '-L', root, nodeBinary(arm64Node, 'arm64')], libcUnder: root };
+  }
+  return muslRuntime(target, root, work);
+}

@@ -1,0 +1,83 @@
+// What a prebuild asks of the system it loads on, read from its ELF dynamic section with
+// readelf (which reads every architecture): the libraries it needs, the symbol versions it
+// asks each of them for, and whether each symbol it imports is there in the target's own
+// libraries. Anything newer than the target's floor, or not there, fails the build.
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Target } from './targets';
+
+function readelf(args: string[], file: string): string {
+  return execFileSync('readelf', ['-W', ...args, file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+}
+
+export function compareVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** Needed library → the symbol versions asked of it. */
+export function versionNeeds(file: string): Map<string, string[]> {
+  const needs = new Map<string, string[]>();
+  for (const line of readelf(['-d'], file).split('\n')) {
+    const needed = /\(NEEDED\)\s+Shared library: \[(.+)\]/.exec(line);
+    if (needed) needs.set(needed[1], []);
+  }
+  let current: string[] | undefined;
+  for (const line of readelf(['-V'], file).split('\n')) {
+    const fileLine = /File: (\S+)/.exec(line);
+    if (fileLine) current = needs.get(fileLine[1]);
+    const name = /Name: (\S+)/.exec(line);
+    if (name && current) current.push(name[1]);
+  }
+  return needs;
+}
+
+/** Dynamic symbols: [name, defined here]. */
+function dynamicSymbols(file: string): Array<[string, boolean, boolean]> {
+  const symbols: Array<[string, boolean, boolean]> = [];
+  for (const line of readelf(['--dyn-syms'], file).split('\n')) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 8 || !/^\d+:$/.test(fields[0])) continue;
+    const [, , , type, bind, , ndx, name] = fields;
+    if (type === 'SECTION' || type === 'FILE' || name === undefined) continue;
+    symbols.push([name.replace(/@.*$/, ''), ndx !== 'UND', bind === 'WEAK']);
+  }
+  return symbols;
+}
+
+/** Problems with `file` as a prebuild for `target`, whose libraries are under `root`; none is a pass. */
+export function checkSymbols(file: string, target: Target, root: string): string[] {
+  const { libraryDirs } = target;
+  const problems: string[] = [];
+  const needs = versionNeeds(file);
+  const provided = new Set<string>();
+  for (const [library, versions] of needs) {
+    if (!(library in target.needs)) {
+      problems.push(`needs ${library}, which a ${target.libc} ${target.arch} system may not have`);
+      continue;
+    }
+    const floor = target.needs[library];
+    for (const version of versions) {
+      const [prefix, number] = version.split('_');
+      const newest = floor?.[prefix];
+      if (newest === undefined || compareVersions(number, newest) > 0) {
+        problems.push(`asks ${library} for ${version}, newer than ${prefix}_${newest ?? '(none)'}`);
+      }
+    }
+    const path = libraryDirs.map((dir) => join(root, dir, library)).find((candidate) => existsSync(candidate));
+    if (path === undefined) problems.push(`needs ${library}, not found in ${libraryDirs.join(', ')}`);
+    else for (const [name, defined] of dynamicSymbols(path)) if (defined) provided.add(name);
+  }
+  for (const [name, defined, weak] of dynamicSymbols(file)) {
+    // Node itself provides Node-API.
+    if (defined || weak || /^(napi|node_api)_/.test(name) || provided.has(name)) continue;
+    problems.push(`imports ${name}, which none of its libraries defines`);
+  }
+  return problems;
+}
