@@ -1,0 +1,82 @@
+// The package as npm publishes it: what the tarball holds, what runs when it installs, and that
+// npm pack refuses to make one without every prebuild.
+import { strict as assert } from 'node:assert';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { packageRoot } from '../lib/native';
+import { prebuildPath, TARGETS } from '../tools/prebuild/targets';
+
+const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
+
+describe('the published package', function () {
+  this.timeout(60000);
+  let files: string[];
+  before(() => {
+    // --ignore-scripts: what the tarball would hold, whether or not prebuilds were made here.
+    const [report] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: packageRoot, encoding: 'utf8' }));
+    files = report.files.map((file: { path: string }) => file.path);
+  });
+
+  it('holds the library, its sources to build from, its license and changelog, and nothing of the tests or tools', () => {
+    for (const file of ['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md', 'binding.gyp', 'src/addon.cc', 'dist/lib/index.js', 'dist/lib/index.d.ts', 'dist/lib/promises.js']) {
+      assert.ok(files.includes(file), `${file} is missing`);
+    }
+    assert.deepEqual(files.filter((file) => /^(test|tools|bench|examples|dist\/(test|tools|bench|examples))\//.test(file)), []);
+  });
+
+  it('ships source maps that resolve: each carries the TypeScript it maps', () => {
+    const maps = files.filter((file) => file.endsWith('.js.map'));
+    assert.ok(maps.length >= 10, `${maps.length} source maps`);
+    for (const file of maps) {
+      const map = JSON.parse(readFileSync(join(packageRoot, file), 'utf8'));
+      assert.equal(map.sources.length, map.sourcesContent?.length, `${file} carries no sources`);
+      assert.ok(map.sourcesContent.every((source: unknown) => typeof source === 'string' && source.length > 0), file);
+    }
+  });
+
+  it('runs nothing when installed but node-gyp-build, which builds only when no prebuild loads', () => {
+    const installTime = ['preinstall', 'install', 'postinstall', 'prepare'].filter((name) => name in manifest.scripts);
+    assert.deepEqual(installTime.map((name) => [name, manifest.scripts[name]]), [['install', 'node-gyp-build']]);
+  });
+
+  it('says where it lives and what it is, and takes dependencies by ranges that deduplicate', () => {
+    assert.equal(manifest.license, 'MIT');
+    assert.match(manifest.repository.url, /^git\+https:\/\//);
+    assert.ok(manifest.homepage && manifest.bugs.url && manifest.keywords.length > 5);
+    for (const [name, range] of Object.entries<string>(manifest.dependencies)) assert.match(range, /^\^\d/, name);
+  });
+
+  describe('npm pack', () => {
+    let root: string;
+    beforeEach(() => {
+      root = mkdtempSync(join(tmpdir(), 'kernel-ipc-pack-'));
+    });
+    afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+    function checkPack(): { status: number | null; stderr: string } {
+      return spawnSync(process.execPath, [join(packageRoot, 'dist', 'tools', 'check-pack.js'), root], { encoding: 'utf8' });
+    }
+
+    it('fails without every prebuild, naming what is missing', () => {
+      assert.match(manifest.scripts.prepack, /node dist\/tools\/check-pack\.js$/);
+      for (const target of TARGETS.slice(1)) {
+        mkdirSync(dirname(prebuildPath(root, target)), { recursive: true });
+        writeFileSync(prebuildPath(root, target), '');
+      }
+      const { status, stderr } = checkPack();
+      assert.equal(status, 1);
+      assert.match(stderr, /missing prebuilds \(npm run prebuild makes them\): prebuilds\/linux-x64\/kernel-ipc\.napi\.glibc\.node$/m);
+    });
+
+    it('goes on with all of them: x64 and arm64 for glibc, x64 for musl', () => {
+      assert.deepEqual(TARGETS.map((target) => `${target.arch} ${target.libc}`), ['x64 glibc', 'arm64 glibc', 'x64 musl']);
+      for (const target of TARGETS) {
+        mkdirSync(dirname(prebuildPath(root, target)), { recursive: true });
+        writeFileSync(prebuildPath(root, target), '');
+      }
+      assert.equal(checkPack().status, 0);
+    });
+  });
+});
