@@ -140,7 +140,8 @@ function onMusl(): boolean {
   } catch {
     return false;
   }
-  const files = maps.split('\n').map((line) => line.slice(line.lastIndexOf('/') + 1));
+  // A library replaced on disk since it was mapped shows as "<path> (deleted)".
+  const files = maps.split('\n').map((line) => line.slice(line.lastIndexOf('/') + 1).replace(/ \(deleted\)$/, ''));
   return !files.some((file) => /^libc(\.so\.6|-[\d.]+\.so)$/.test(file)) && files.some((file) => /^(ld-musl-|libc\.musl-|libc\.so$)/.test(file));
 }
 
@@ -157,5 +158,10 @@ function binaryPath(): string {
   throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: with python3, make and g++ installed, build it: npm rebuild kernel-ipc --build-from-source`);
 }
 
-export const native = require(binaryPath()) as Native;
+declare const __webpack_require__: unknown;
+declare const __non_webpack_require__: NodeJS.Require;
+// Under webpack, Node's own require, as node-gyp-build does: the binary is not bundled.
+const requireBinary = typeof __webpack_require__ === 'function' ? __non_webpack_require__ : require;
+
+export const native = requireBinary(binaryPath()) as Native;
 native.setErrorClass(IpcError);

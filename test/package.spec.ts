@@ -6,7 +6,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../lib/native';
-import { prebuildPath, TARGETS } from '../tools/prebuild/targets';
+import { prebuildPath, type Target, TARGETS } from '../tools/prebuild/targets';
 
 const manifest = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8'));
 
@@ -41,6 +41,16 @@ describe('the published package', function () {
     assert.deepEqual(installTime.map((name) => [name, manifest.scripts[name]]), [['install', 'node-gyp-build']]);
   });
 
+  it('has no script that npm would run as another\'s pre-hook by accident (a build script would run prebuild)', () => {
+    const hooks = Object.keys(manifest.scripts).filter((name) => name.startsWith('pre') && name.slice(3) in manifest.scripts);
+    assert.deepEqual(hooks.sort(), ['prebench', 'predemo', 'preprebuild', 'pretest', 'pretest:sanitize']);
+  });
+
+  it('has node-gyp-build check a prebuild at install through kernel-ipc\'s own loader, which tells musl from glibc', () => {
+    assert.equal(manifest.prebuild.test, 'dist/lib/native.js');
+    assert.ok(files.includes(manifest.prebuild.test));
+  });
+
   it('says where it lives and what it is, and takes dependencies by ranges that deduplicate', () => {
     assert.equal(manifest.license, 'MIT');
     assert.match(manifest.repository.url, /^git\+https:\/\//);
@@ -59,24 +69,32 @@ describe('the published package', function () {
       return spawnSync(process.execPath, [join(packageRoot, 'dist', 'tools', 'check-pack.js'), root], { encoding: 'utf8' });
     }
 
-    it('fails without every prebuild, naming what is missing', () => {
+    /** The start of an ELF shared object (64-bit, little-endian) for `machine`: what the check reads. */
+    function place(target: Target, machine = target.arch === 'x64' ? 62 : 183): void {
+      const header = Buffer.alloc(64);
+      header.writeUInt32BE(0x7f454c46, 0);
+      header.set([2, 1, 1], 4);
+      header.writeUInt16LE(3, 16);
+      header.writeUInt16LE(machine, 18);
+      mkdirSync(dirname(prebuildPath(root, target)), { recursive: true });
+      writeFileSync(prebuildPath(root, target), header);
+    }
+
+    it('fails without every prebuild, or with one for the wrong machine, naming them', () => {
       assert.match(manifest.scripts.prepack, /node dist\/tools\/check-pack\.js$/);
-      for (const target of TARGETS.slice(1)) {
-        mkdirSync(dirname(prebuildPath(root, target)), { recursive: true });
-        writeFileSync(prebuildPath(root, target), '');
-      }
+      const [x64, arm64, musl] = TARGETS;
+      place(arm64, 62);
+      place(musl);
       const { status, stderr } = checkPack();
       assert.equal(status, 1);
-      assert.match(stderr, /missing prebuilds \(npm run prebuild makes them\): prebuilds\/linux-x64\/kernel-ipc\.napi\.glibc\.node$/m);
+      assert.match(stderr, /^kernel-ipc: prebuilds \(npm run prebuild makes them\): prebuilds\/linux-x64\/kernel-ipc\.napi\.glibc\.node is missing; prebuilds\/linux-arm64\/kernel-ipc\.napi\.glibc\.node is not a shared object for arm64$/m);
+      place(x64);
+      place(arm64);
+      assert.equal(checkPack().status, 0);
     });
 
-    it('goes on with all of them: x64 and arm64 for glibc, x64 for musl', () => {
+    it('expects x64 and arm64 for glibc, x64 for musl', () => {
       assert.deepEqual(TARGETS.map((target) => `${target.arch} ${target.libc}`), ['x64 glibc', 'arm64 glibc', 'x64 musl']);
-      for (const target of TARGETS) {
-        mkdirSync(dirname(prebuildPath(root, target)), { recursive: true });
-        writeFileSync(prebuildPath(root, target), '');
-      }
-      assert.equal(checkPack().status, 0);
     });
   });
 });

@@ -1,15 +1,16 @@
 // Debian 11's packages unpacked into a folder: the C library and C++ runtime the prebuilds
 // compile and link against (so they reference nothing newer), and the libraries their proof
 // runs on. Debian 11 (glibc 2.31, GCC 10) is the oldest release whose packages are still
-// served. The release file is checked with the Debian keyring, every file with its SHA-256.
+// served. The release file's signature is checked with the Debian keyring, and only what it
+// signs is read: the packages index's SHA-256, which vouches for each package's.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-const MIRROR = 'http://deb.debian.org/debian';
+const MIRROR = 'https://deb.debian.org/debian';
 const RELEASE = 'bullseye';
-const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
+export const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
 async function download(url: string, sha256: string): Promise<Buffer> {
   const response = await fetch(url);
@@ -23,11 +24,16 @@ async function download(url: string, sha256: string): Promise<Buffer> {
 /** The packages index of one architecture: name → [pool path, SHA-256, version]. */
 async function packagesIndex(arch: string, cache: string): Promise<Map<string, [string, string, string]>> {
   const inRelease = join(cache, 'InRelease');
+  const signed = join(cache, 'Release');
   const response = await fetch(`${MIRROR}/dists/${RELEASE}/InRelease`);
   if (!response.ok) throw new Error(`${RELEASE} InRelease: HTTP ${response.status}`);
   writeFileSync(inRelease, Buffer.from(await response.arrayBuffer()));
-  execFileSync('gpgv', ['--keyring', KEYRING, inRelease], { stdio: 'ignore' });
-  const sums = readFileSync(inRelease, 'utf8').split('\nSHA256:\n')[1] ?? '';
+  // gpgv writes out only the text the signature covers: anything around it is not read.
+  rmSync(signed, { force: true });
+  execFileSync('gpgv', ['--keyring', KEYRING, '--output', signed, inRelease], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const release = readFileSync(signed, 'utf8');
+  if (!new RegExp(`^Codename: ${RELEASE}$`, 'm').test(release)) throw new Error(`the signed release file is not ${RELEASE}'s`);
+  const sums = release.split('\nSHA256:\n')[1] ?? '';
   const name = `main/binary-${arch}/Packages.xz`;
   const line = sums.split('\n').find((entry) => entry.trim().endsWith(` ${name}`));
   if (line === undefined) throw new Error(`${RELEASE} InRelease lists no ${name}`);
@@ -53,7 +59,7 @@ async function packagesIndex(arch: string, cache: string): Promise<Map<string, [
 export async function debianRoot(arch: string, packages: string[], dir: string): Promise<string> {
   const stamp = join(dir, '.packages');
   const wanted = [...packages].sort().join('\n');
-  if (existsSync(stamp) && readFileSync(stamp, 'utf8').startsWith(`${wanted}\n`)) return dir;
+  if (existsSync(stamp) && readFileSync(stamp, 'utf8').split('\n\n')[0] === wanted) return dir;
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const index = await packagesIndex(arch, dir);

@@ -4,10 +4,10 @@
 // version than the target's floor fails the build), then proven by the smoke test in each
 // target's own runtime. Needs the tools the README lists (cross compiler, qemu-user, patchelf).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { packageRoot } from '../../lib/native';
-import { debianRoot } from './debian';
+import { packageRoot } from '../package-root';
+import { debianRoot, KEYRING } from './debian';
 import { runtimeFor } from './runtimes';
 import { checkSymbols, compareVersions, versionNeeds } from './symbols';
 import { packagesFor, prebuildPath, TARGETS, type Target } from './targets';
@@ -69,6 +69,8 @@ function installCopy(dir: string): string {
   return app;
 }
 
+const nodesDir = join(packageRoot, 'build-nodes');
+
 function prove(target: Target, root: string): string {
   const dir = join(work, nameOf(target));
   const runtime = runtimeFor(target, root, dir, ARM64_NODE);
@@ -85,6 +87,9 @@ function prove(target: Target, root: string): string {
     run.status === 0 && /^smoke: ok$/m.test(output) ? '' : `the smoke test failed (${run.error?.message ?? `status ${run.status}`})`,
     line('addon').endsWith(expected) ? '' : `loaded ${line('addon') || 'no addon'}, not ${expected}`,
     line('libc').startsWith(runtime.libcUnder) ? '' : `ran on the C library ${line('libc') || '(none)'}, not one under ${runtime.libcUnder}`,
+    // Nothing from this machine's own libraries: only Debian 11's, and what was put in place here.
+    ...line('libraries').split(' ').filter((path) => ![root, dir, nodesDir].some((inside) => path.startsWith(`${inside}/`)))
+      .map((path) => `loaded ${path}, from outside what the target's runtime is made of`),
   ].filter(Boolean);
   if (problems.length > 0) throw new Error(`${nameOf(target)}: ${problems.join('; ')}\n${output}`);
   return `${line('runtime')}, ${line('libc').slice(runtime.libcUnder.length)}`;
@@ -94,9 +99,13 @@ function prove(target: Target, root: string): string {
 const TOOLS: Array<[string, string]> = [
   ['aarch64-linux-gnu-g++', 'g++-aarch64-linux-gnu'], ['aarch64-linux-gnu-strip', 'binutils-aarch64-linux-gnu'],
   ['qemu-aarch64', 'qemu-user'], ['patchelf', 'patchelf'], ['gpgv', 'gpgv'], ['xz', 'xz-utils'], ['g++', 'g++'],
+  ['dpkg-deb', 'dpkg'], ['readelf', 'binutils'],
 ];
 
 function checkTools(): void {
+  // The x64 binaries come from this machine's own compiler.
+  if (process.arch !== 'x64') throw new Error(`npm run prebuild runs on an x64 machine, not ${process.arch}`);
+  if (!existsSync(KEYRING)) throw new Error(`npm run prebuild checks Debian's packages with ${KEYRING}: apt-get install debian-archive-keyring`);
   const missing = TOOLS.filter(([command]) => spawnSync('sh', ['-c', `command -v ${command}`]).status !== 0);
   if (missing.length === 0) return;
   throw new Error(`npm run prebuild needs ${missing.map(([command]) => command).join(', ')}: on Debian or Ubuntu, apt-get install ${missing.map(([, pkg]) => pkg).join(' ')}`);
@@ -116,7 +125,8 @@ async function main(): Promise<void> {
   for (const target of TARGETS) {
     const root = roots.get(target.debianArch) ?? '';
     const file = build(target, root);
-    const problems = checkSymbols(file, target, root);
+    // Node-API checked against the Node this runs on: CI's is Node 20, the oldest supported.
+    const problems = checkSymbols(file, target, root, process.execPath);
     console.log(`${relative(packageRoot, file)}: ${floor(file)}${problems.length ? '' : ', every import found in its libraries'}`);
     failures.push(...problems.map((problem) => `${nameOf(target)} ${problem}`));
   }

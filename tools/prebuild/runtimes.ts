@@ -42,12 +42,11 @@ uint32_t arc4random(void) { uint32_t v = 0; getrandom(&v, sizeof v, 0); return v
 size_t __strftime_l(char *s, size_t n, const char *f, const struct tm *tm, locale_t l) { return strftime_l(s, n, f, tm, l); }
 int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso) { (void)dtor; (void)obj; (void)dso; return 0; }
 char __libc_single_threaded = 0;
-int _dl_find_object(void *pc, void *result) { (void)pc; (void)result; return -1; }
 void __cpu_indicator_init(void) {}
 struct { unsigned vendor, type, subtype, features[1]; } __cpu_model;
 `;
 
-/** Bun's musl build, on Debian 11's musl loader, with this machine's GCC 12 C++ runtime (Bun needs its symbols). */
+/** Bun's musl build, on Debian 11's musl loader, with this machine's GCC 12 libstdc++ (Bun needs its symbols). */
 function muslRuntime(target: Target, root: string, work: string): Runtime {
   const libs = join(work, 'musl-runtime');
   mkdirSync(libs, { recursive: true });
@@ -58,9 +57,10 @@ function muslRuntime(target: Target, root: string, work: string): Runtime {
   // Debian's libstdc++ names glibc's loader among what it needs; musl has no such file.
   writeFileSync(join(libs, 'empty.c'), '');
   cc(['-o', 'ld-linux-x86-64.so.2', '-Wl,-soname,ld-linux-x86-64.so.2', 'empty.c']);
-  for (const library of ['libstdc++.so.6', 'libgcc_s.so.1']) {
-    copyFileSync(execFileSync('g++', [`-print-file-name=${library}`], { encoding: 'utf8' }).trim(), join(libs, library));
-  }
+  copyFileSync(execFileSync('g++', ['-print-file-name=libstdc++.so.6'], { encoding: 'utf8' }).trim(), join(libs, 'libstdc++.so.6'));
+  // GCC 10's libgcc_s finds unwind tables as Alpine's does (PT_GNU_EH_FRAME, through
+  // dl_iterate_phdr); GCC 12's would ask glibc's _dl_find_object, which musl lacks.
+  copyFileSync(join(root, 'lib', 'x86_64-linux-gnu', 'libgcc_s.so.1'), join(libs, 'libgcc_s.so.1'));
   const bun = packagedBinary('@oven/bun-linux-x64-musl', BUN, 'bun');
   return {
     command: [join(root, 'lib', 'ld-musl-x86_64.so.1'), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun],

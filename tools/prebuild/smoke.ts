@@ -10,6 +10,12 @@ import { msgrcv } from 'kernel-ipc/promises';
 
 const cleanups: Array<() => void> = [];
 
+async function errors(): Promise<string> {
+  // Thrown in the addon as a C++ exception and caught there: needs a working unwinder.
+  assert.throws(() => ipc.shmctl(0x7fffff00, ipc.IPC_STAT), { name: 'IpcError', code: 'EINVAL', syscall: 'shmctl' });
+  return 'EINVAL from shmctl, as an IpcError';
+}
+
 async function sharedMemory(): Promise<string> {
   const shm = ipc.SharedMemory.create(null, 8192);
   cleanups.push(() => shm.remove());
@@ -116,10 +122,10 @@ async function signalMask(): Promise<string> {
   return 'SIGUSR2 held back and taken';
 }
 
-/** The file mapped into this process whose name matches: which binary and which C library were loaded. */
-function mapped(name: RegExp): string {
+/** The files mapped into this process whose names match: which binaries and libraries were loaded. */
+function mapped(name: RegExp): string[] {
   const paths = readFileSync('/proc/self/maps', 'utf8').split('\n').map((line) => line.split(/\s+/)[5] ?? '');
-  return paths.find((path) => name.test(path.slice(path.lastIndexOf('/') + 1))) ?? 'none';
+  return [...new Set(paths.filter((path) => name.test(path.slice(path.lastIndexOf('/') + 1))))];
 }
 
 async function main(): Promise<void> {
@@ -127,11 +133,12 @@ async function main(): Promise<void> {
   cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
   const runtime = process.versions.bun === undefined ? `Node ${process.version}` : `Bun ${process.versions.bun}`;
   console.log(`runtime: ${runtime} ${process.arch}`);
-  console.log(`addon: ${mapped(/\.node$/)}`);
-  console.log(`libc: ${mapped(/^(libc[.-]|ld-musl)/)}`);
+  console.log(`addon: ${mapped(/\.node$/)[0] ?? 'none'}`);
+  console.log(`libc: ${mapped(/^(libc[.-]|ld-musl)/)[0] ?? 'none'}`);
+  console.log(`libraries: ${mapped(/\.so(\.[\d.]+)?$|\.node$/).join(' ')}`);
   console.log(`ftok: 0x${(ipc.ftok(directory, 1) >>> 0).toString(16)}`);
   const steps: Array<[string, () => Promise<string>]> = [
-    ['shared memory', sharedMemory], ['message queue', messageQueue], ['semaphores', semaphores],
+    ['errors', errors], ['shared memory', sharedMemory], ['message queue', messageQueue], ['semaphores', semaphores],
     ['futex', futexes], ['channel', channel], ['fifo', () => fifo(directory)], ['signal mask', signalMask],
   ];
   for (const [name, step] of steps) console.log(`${name}: ${await step()}`);

@@ -51,10 +51,16 @@ function dynamicSymbols(file: string): Array<[string, boolean, boolean]> {
   return symbols;
 }
 
-/** Problems with `file` as a prebuild for `target`, whose libraries are under `root`; none is a pass. */
-export function checkSymbols(file: string, target: Target, root: string): string[] {
+/**
+ * Problems with `file` as a prebuild for `target`, whose libraries are under `root`, loaded by
+ * `node` (whose Node-API it may import); none is a pass.
+ */
+export function checkSymbols(file: string, target: Target, root: string, node: string): string[] {
   const { libraryDirs } = target;
   const problems: string[] = [];
+  // Unwinders find a library's tables through this header: without it, no exception the
+  // addon throws can be caught.
+  if (!/^\s*GNU_EH_FRAME\s/m.test(readelf(['-l'], file))) problems.push('has no PT_GNU_EH_FRAME header (linked without --eh-frame-hdr)');
   const needs = versionNeeds(file);
   const provided = new Set<string>();
   for (const [library, versions] of needs) {
@@ -64,8 +70,8 @@ export function checkSymbols(file: string, target: Target, root: string): string
     }
     const floor = target.needs[library];
     for (const version of versions) {
-      const [prefix, number] = version.split('_');
-      const newest = floor?.[prefix];
+      const [, prefix, number] = /^([A-Z]+)_(\d+(?:\.\d+)*)$/.exec(version) ?? [];
+      const newest = prefix === undefined ? undefined : floor?.[prefix];
       if (newest === undefined || compareVersions(number, newest) > 0) {
         problems.push(`asks ${library} for ${version}, newer than ${prefix}_${newest ?? '(none)'}`);
       }
@@ -74,10 +80,15 @@ export function checkSymbols(file: string, target: Target, root: string): string
     if (path === undefined) problems.push(`needs ${library}, not found in ${libraryDirs.join(', ')}`);
     else for (const [name, defined] of dynamicSymbols(path)) if (defined) provided.add(name);
   }
+  const nodeApi = new Set(dynamicSymbols(node).filter(([name, defined]) => defined && /^(napi|node_api)_/.test(name)).map(([name]) => name));
   for (const [name, defined, weak] of dynamicSymbols(file)) {
-    // Node itself provides Node-API.
-    if (defined || weak || /^(napi|node_api)_/.test(name) || provided.has(name)) continue;
-    problems.push(`imports ${name}, which none of its libraries defines`);
+    // Weak imports may be missing by design (__gmon_start__, __cxa_finalize).
+    if (defined || weak) continue;
+    if (/^(napi|node_api)_/.test(name)) {
+      if (!nodeApi.has(name)) problems.push(`imports ${name}, which Node ${process.version} does not export`);
+    } else if (!provided.has(name)) {
+      problems.push(`imports ${name}, which none of its libraries defines`);
+    }
   }
   return problems;
 }

@@ -101,7 +101,10 @@ const musl: Target = {
       '*startfile:', `${musl}/crti.o crtbeginS.o%s`, '',
       '*endfile:', `crtendS.o%s ${musl}/crtn.o`, '',
       '*libgcc:', 'libgcc.a%s -lgcc_s', '',
-      '*link:', '-nostdlib %{shared:-shared} %{rdynamic:-export-dynamic}', '', '',
+      // GCC's own link options, less its library directories: without --eh-frame-hdr an
+      // unwinder that finds tables through PT_GNU_EH_FRAME (musl's libgcc_s) cannot catch
+      // the addon's exceptions.
+      '*link:', '-nostdlib --eh-frame-hdr --build-id -z relro --hash-style=gnu %{shared:-shared} %{rdynamic:-export-dynamic}', '', '',
     ].join('\n'));
     const gccInclude = execFileSync('gcc', ['-print-file-name=include'], { encoding: 'utf8' }).trim();
     const includes = [
