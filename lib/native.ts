@@ -151,7 +151,14 @@ function onMusl(): boolean {
  * glibc prebuild, which musl's loader may even load before it fails.
  */
 function binaryPath(): string {
-  const path = resolve(packageRoot);
+  let path: string;
+  try {
+    path = resolve(packageRoot);
+  } catch (error) {
+    // No prebuild for this system, and no build: npm 11 runs no dependency's install script
+    // (which builds from src/) until the project allows it.
+    throw new Error(`${(error as Error).message.trim()}\nkernel-ipc has no prebuilt binary for this system: to build it from source (with python3, make and g++), allow its install script and run it: npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc`, { cause: error });
+  }
   if (!path.endsWith('.glibc.node') || !onMusl()) return path;
   const musl = path.replace(/\.glibc\.node$/, '.musl.node');
   if (existsSync(musl)) return musl;

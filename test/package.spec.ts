@@ -2,7 +2,7 @@
 // npm pack refuses to make one without every prebuild.
 import { strict as assert } from 'node:assert';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../lib/native';
@@ -49,6 +49,21 @@ describe('the published package', function () {
   it('has node-gyp-build check a prebuild at install through kernel-ipc\'s own loader, which tells musl from glibc', () => {
     assert.equal(manifest.prebuild.test, 'dist/lib/native.js');
     assert.ok(files.includes(manifest.prebuild.test));
+  });
+
+  it('says, where no binary was built or prebuilt, how to build one, which npm 11 does not do unasked', () => {
+    const copy = mkdtempSync(join(tmpdir(), 'kernel-ipc-nobinary-'));
+    try {
+      cpSync(join(packageRoot, 'package.json'), join(copy, 'package.json'));
+      cpSync(join(packageRoot, 'dist', 'lib'), join(copy, 'dist', 'lib'), { recursive: true });
+      symlinkSync(join(packageRoot, 'node_modules'), join(copy, 'node_modules'));
+      const { status, stderr } = spawnSync(process.execPath, ['-e', 'require(".")'], { cwd: copy, encoding: 'utf8' });
+      assert.equal(status, 1);
+      assert.match(stderr, /No native build was found for platform=linux/);
+      assert.match(stderr, /build it from source \(with python3, make and g\+\+\), allow its install script and run it: npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('says where it lives and what it is, and takes dependencies by ranges that deduplicate', () => {

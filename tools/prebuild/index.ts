@@ -77,7 +77,10 @@ function prove(target: Target, root: string): string {
   const app = installCopy(dir);
   const env = { ...process.env };
   delete env.PREBUILDS_ONLY;
-  const run = spawnSync(runtime.command[0], [...runtime.command.slice(1), 'smoke.js'], {
+  // In an IPC namespace of its own (inside a user namespace when not root): whatever a failed
+  // or killed run leaves goes with it.
+  const unshare = process.getuid?.() === 0 ? ['--ipc'] : ['--user', '--map-root-user', '--ipc'];
+  const run = spawnSync('unshare', [...unshare, '--', ...runtime.command, 'smoke.js'], {
     cwd: app, env, encoding: 'utf8', timeout: 300_000,
   });
   const output = `${run.stdout}${run.stderr}`;
