@@ -151,18 +151,19 @@ function onMusl(): boolean {
  * glibc prebuild, which musl's loader may even load before it fails.
  */
 function binaryPath(): string {
+  // Its install script builds from src/ where no prebuild loads, but npm 11 runs no
+  // dependency's install script until the project allows it.
+  const buildIt = 'to build it from source (with python3, make and g++), allow its install script and run it: npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc';
   let path: string;
   try {
     path = resolve(packageRoot);
   } catch (error) {
-    // No prebuild for this system, and no build: npm 11 runs no dependency's install script
-    // (which builds from src/) until the project allows it.
-    throw new Error(`${(error as Error).message.trim()}\nkernel-ipc has no prebuilt binary for this system: to build it from source (with python3, make and g++), allow its install script and run it: npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc`, { cause: error });
+    throw new Error(`${(error as Error).message.trim()}\nkernel-ipc has no prebuilt binary for this system: ${buildIt}`, { cause: error });
   }
   if (!path.endsWith('.glibc.node') || !onMusl()) return path;
   const musl = path.replace(/\.glibc\.node$/, '.musl.node');
   if (existsSync(musl)) return musl;
-  throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: with python3, make and g++ installed, build it: npm rebuild kernel-ipc --build-from-source`);
+  throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: ${buildIt}`);
 }
 
 declare const __webpack_require__: unknown;

@@ -9,6 +9,9 @@ import { packageRoot } from './package-root';
 /** The releases the suite runs on besides the one running it (Node 20's last on npm is older than our floor). */
 export const NODE_RELEASES: Record<string, string> = { 22: '22.23.5', 24: '24.22.3' };
 
+/** Where they are unpacked. */
+export const nodesDir = join(packageRoot, 'build-nodes');
+
 /** The path of `bin/node` of Node `version` for `arch` (x64, arm64). */
 export function nodeBinary(version: string, arch: string = process.arch): string {
   return packagedBinary(`node-linux-${arch}`, version, 'node');
@@ -16,7 +19,7 @@ export function nodeBinary(version: string, arch: string = process.arch): string
 
 /** The path of `bin/<name>` in the npm package `pkg` at `version`. */
 export function packagedBinary(pkg: string, version: string, name: string): string {
-  const dir = join(packageRoot, 'build-nodes', `${pkg.replace('/', '+')}-${version}`);
+  const dir = join(nodesDir, `${pkg.replace('/', '+')}-${version}`);
   const binary = join(dir, 'bin', name);
   if (existsSync(binary)) return binary;
   const partial = `${dir}.${process.pid}`;

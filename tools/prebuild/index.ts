@@ -8,13 +8,12 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync, write
 import { dirname, join, relative } from 'node:path';
 import { packageRoot } from '../package-root';
 import { debianRoot, KEYRING } from './debian';
+import { nodesDir } from '../nodes';
 import { runtimeFor } from './runtimes';
 import { checkSymbols, compareVersions, versionNeeds } from './symbols';
 import { packagesFor, prebuildPath, TARGETS, type Target } from './targets';
 
 export const work = join(packageRoot, 'build-prebuild');
-/** The Node the arm64 prebuild is proven on, under qemu. */
-const ARM64_NODE = '22.23.5';
 
 export function rootFor(debianArch: string): Promise<string> {
   return debianRoot(debianArch, packagesFor(debianArch), join(work, `debian-${debianArch}`));
@@ -69,18 +68,16 @@ function installCopy(dir: string): string {
   return app;
 }
 
-const nodesDir = join(packageRoot, 'build-nodes');
-
 function prove(target: Target, root: string): string {
   const dir = join(work, nameOf(target));
-  const runtime = runtimeFor(target, root, dir, ARM64_NODE);
+  const runtime = runtimeFor(target, root, dir);
   const app = installCopy(dir);
   const env = { ...process.env };
   delete env.PREBUILDS_ONLY;
   // In an IPC namespace of its own (inside a user namespace when not root): whatever a failed
   // or killed run leaves goes with it.
   const unshare = process.getuid?.() === 0 ? ['--ipc'] : ['--user', '--map-root-user', '--ipc'];
-  const run = spawnSync('unshare', [...unshare, '--', ...runtime.command, 'smoke.js'], {
+  const run = spawnSync('unshare', [...unshare, '--', ...runtime, 'smoke.js'], {
     cwd: app, env, encoding: 'utf8', timeout: 300_000,
   });
   const output = `${run.stdout}${run.stderr}`;
@@ -89,13 +86,13 @@ function prove(target: Target, root: string): string {
   const problems = [
     run.status === 0 && /^smoke: ok$/m.test(output) ? '' : `the smoke test failed (${run.error?.message ?? `status ${run.status}`})`,
     line('addon').endsWith(expected) ? '' : `loaded ${line('addon') || 'no addon'}, not ${expected}`,
-    line('libc').startsWith(runtime.libcUnder) ? '' : `ran on the C library ${line('libc') || '(none)'}, not one under ${runtime.libcUnder}`,
+    line('libc').startsWith(`${root}/`) ? '' : `ran on the C library ${line('libc') || '(none)'}, not one under ${root}`,
     // Nothing from this machine's own libraries: only Debian 11's, and what was put in place here.
     ...line('libraries').split(' ').filter((path) => ![root, dir, nodesDir].some((inside) => path.startsWith(`${inside}/`)))
       .map((path) => `loaded ${path}, from outside what the target's runtime is made of`),
   ].filter(Boolean);
   if (problems.length > 0) throw new Error(`${nameOf(target)}: ${problems.join('; ')}\n${output}`);
-  return `${line('runtime')}, ${line('libc').slice(runtime.libcUnder.length)}`;
+  return `${line('runtime')}, ${line('libc').slice(root.length)}`;
 }
 
 /** The programs this needs that a machine may lack, with the Debian packages that have them. */

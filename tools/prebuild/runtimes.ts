@@ -4,15 +4,8 @@
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { nodeBinary, packagedBinary } from '../nodes';
+import { NODE_RELEASES, nodeBinary, packagedBinary } from '../nodes';
 import type { Target } from './targets';
-
-export interface Runtime {
-  /** What runs Node: its argv before the script. */
-  command: string[];
-  /** Where the C library the smoke test reports must come from. */
-  libcUnder: string;
-}
 
 /** A copy of `node` that loads with Debian 11's loader and libraries, and so do the processes it forks. */
 export function oldGlibcNode(node: string, root: string, work: string): string {
@@ -47,7 +40,7 @@ struct { unsigned vendor, type, subtype, features[1]; } __cpu_model;
 `;
 
 /** Bun's musl build, on Debian 11's musl loader, with this machine's GCC 12 libstdc++ (Bun needs its symbols). */
-function muslRuntime(target: Target, root: string, work: string): Runtime {
+function muslRuntime(target: Target, root: string, work: string): string[] {
   const libs = join(work, 'musl-runtime');
   mkdirSync(libs, { recursive: true });
   const { CC, LDFLAGS } = target.toolchain(root, join(work, 'musl-toolchain'));
@@ -62,20 +55,15 @@ function muslRuntime(target: Target, root: string, work: string): Runtime {
   // dl_iterate_phdr); GCC 12's would ask glibc's _dl_find_object, which musl lacks.
   copyFileSync(join(root, 'lib', 'x86_64-linux-gnu', 'libgcc_s.so.1'), join(libs, 'libgcc_s.so.1'));
   const bun = packagedBinary('@oven/bun-linux-x64-musl', BUN, 'bun');
-  return {
-    command: [join(root, 'lib', 'ld-musl-x86_64.so.1'), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun],
-    libcUnder: root,
-  };
+  return [join(root, 'lib', 'ld-musl-x86_64.so.1'), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun];
 }
 
-/** A Node for the target and the way to run it here. */
-export function runtimeFor(target: Target, root: string, work: string, arm64Node: string): Runtime {
-  if (target.libc === 'glibc' && target.arch === 'x64') {
-    return { command: [oldGlibcNode(process.execPath, root, work)], libcUnder: root };
-  }
+/** What runs Node (or Bun) for the target here, on the C library under `root`: its argv before the script. */
+export function runtimeFor(target: Target, root: string, work: string): string[] {
+  if (target.libc === 'glibc' && target.arch === 'x64') return [oldGlibcNode(process.execPath, root, work)];
   if (target.libc === 'glibc' && target.arch === 'arm64') {
     // qemu looks for every path the program opens (its loader, /lib...) under -L first.
-    return { command: ['qemu-aarch64', '-L', root, nodeBinary(arm64Node, 'arm64')], libcUnder: root };
+    return ['qemu-aarch64', '-L', root, nodeBinary(NODE_RELEASES[22], 'arm64')];
   }
   return muslRuntime(target, root, work);
 }

@@ -38,7 +38,7 @@ export function versionNeeds(file: string): Map<string, string[]> {
   return needs;
 }
 
-/** Dynamic symbols: [name, defined here]. */
+/** Dynamic symbols: [name, defined here, weak]. */
 function dynamicSymbols(file: string): Array<[string, boolean, boolean]> {
   const symbols: Array<[string, boolean, boolean]> = [];
   for (const line of readelf(['--dyn-syms'], file).split('\n')) {
@@ -72,9 +72,8 @@ export function checkSymbols(file: string, target: Target, root: string, node: s
     for (const version of versions) {
       const [, prefix, number] = /^([A-Z]+)_(\d+(?:\.\d+)*)$/.exec(version) ?? [];
       const newest = prefix === undefined ? undefined : floor?.[prefix];
-      if (newest === undefined || compareVersions(number, newest) > 0) {
-        problems.push(`asks ${library} for ${version}, newer than ${prefix}_${newest ?? '(none)'}`);
-      }
+      if (newest === undefined) problems.push(`asks ${library} for ${version}, which the target's ${library} may not have`);
+      else if (compareVersions(number, newest) > 0) problems.push(`asks ${library} for ${version}, newer than ${prefix}_${newest}`);
     }
     const path = libraryDirs.map((dir) => join(root, dir, library)).find((candidate) => existsSync(candidate));
     if (path === undefined) problems.push(`needs ${library}, not found in ${libraryDirs.join(', ')}`);

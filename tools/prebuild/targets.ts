@@ -10,8 +10,6 @@ export interface Target {
   arch: 'x64' | 'arm64';
   libc: 'glibc' | 'musl';
   debianArch: 'amd64' | 'arm64';
-  /** GNU triple of the Debian packages' paths and of the cross tools. */
-  triple: string;
   /** The strip that reads this architecture. */
   strip: string;
   /** The shared libraries the binary may need, each with the newest symbol version it may ask for. */
@@ -22,8 +20,8 @@ export interface Target {
   toolchain(root: string, work: string): Record<string, string>;
 }
 
-/** The Debian 11 packages every target's root holds: headers, libraries to link against and to run on. */
-export const DEBIAN_PACKAGES = [
+/** The Debian 11 packages in every root: headers, and libraries to link against and to run on. */
+const DEBIAN_PACKAGES = [
   'libc6', 'libc6-dev', 'linux-libc-dev', 'libgcc-s1', 'libgcc-10-dev', 'libstdc++6', 'libstdc++-10-dev',
 ];
 const MUSL_PACKAGES = ['musl', 'musl-dev'];
@@ -59,7 +57,7 @@ function configShim(work: string, libc: Target['libc'] = 'glibc'): string {
 
 function glibc(arch: Target['arch'], debianArch: Target['debianArch'], triple: string, prefix: string): Target {
   return {
-    arch, libc: 'glibc', debianArch, triple, strip: `${prefix}strip`,
+    arch, libc: 'glibc', debianArch, strip: `${prefix}strip`,
     needs: {
       'libc.so.6': GLIBC_228, 'libpthread.so.0': GLIBC_228, 'libdl.so.2': GLIBC_228,
       [arch === 'x64' ? 'ld-linux-x86-64.so.2' : 'ld-linux-aarch64.so.1']: GLIBC_228,
@@ -79,7 +77,7 @@ function glibc(arch: Target['arch'], debianArch: Target['debianArch'], triple: s
 }
 
 const musl: Target = {
-  arch: 'x64', libc: 'musl', debianArch: 'amd64', triple: 'x86_64-linux-musl', strip: 'strip',
+  arch: 'x64', libc: 'musl', debianArch: 'amd64', strip: 'strip',
   // musl has no symbol versions; Alpine's libstdc++ and libgcc_s have GCC's.
   needs: { 'libc.so': null, 'libstdc++.so.6': GCC_8, 'libgcc_s.so.1': GCC_8 },
   libraryDirs: ['lib/x86_64-linux-musl', 'usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'],
