@@ -11,12 +11,12 @@ import { debianRoot, KEYRING } from './debian';
 import { nodesDir } from '../nodes';
 import { runtimeFor } from './runtimes';
 import { checkSymbols, compareVersions, versionNeeds } from './symbols';
-import { packagesFor, prebuildPath, TARGETS, type Target } from './targets';
+import { DEBIAN_PACKAGES, prebuildPath, TARGETS, type Target } from './targets';
 
 export const work = join(packageRoot, 'build-prebuild');
 
 export function rootFor(debianArch: string): Promise<string> {
-  return debianRoot(debianArch, packagesFor(debianArch), join(work, `debian-${debianArch}`));
+  return debianRoot(debianArch, DEBIAN_PACKAGES, join(work, `debian-${debianArch}`));
 }
 
 function nameOf(target: Target): string {
@@ -36,7 +36,7 @@ function build(target: Target, root: string): string {
   ], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...target.toolchain(root, dir) } });
   const file = prebuildPath(packageRoot, target);
   mkdirSync(dirname(file), { recursive: true });
-  execFileSync(target.strip, ['--strip-unneeded', '-o', file, join(dir, 'build', 'Release', 'kernel_ipc.node')]);
+  execFileSync(`${target.toolPrefix}strip`, ['--strip-unneeded', '-o', file, join(dir, 'build', 'Release', 'kernel_ipc.node')]);
   return file;
 }
 
@@ -88,7 +88,7 @@ function prove(target: Target, root: string): string {
     line('addon').endsWith(expected) ? '' : `loaded ${line('addon') || 'no addon'}, not ${expected}`,
     line('libc').startsWith(`${root}/`) ? '' : `ran on the C library ${line('libc') || '(none)'}, not one under ${root}`,
     // Nothing from this machine's own libraries: only Debian 11's, and what was put in place here.
-    ...line('libraries').split(' ').filter((path) => ![root, dir, nodesDir].some((inside) => path.startsWith(`${inside}/`)))
+    ...line('libraries').split(' ').filter((path) => path !== '' && ![root, dir, nodesDir].some((inside) => path.startsWith(`${inside}/`)))
       .map((path) => `loaded ${path}, from outside what the target's runtime is made of`),
   ].filter(Boolean);
   if (problems.length > 0) throw new Error(`${nameOf(target)}: ${problems.join('; ')}\n${output}`);

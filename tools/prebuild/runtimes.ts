@@ -29,8 +29,10 @@ const BUN = '1.4.5';
 const GLIBC_SHIM = `#include <locale.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/auxv.h>
 #include <sys/random.h>
 #include <time.h>
+unsigned long __getauxval(unsigned long type) { return getauxval(type); }
 uint32_t arc4random(void) { uint32_t v = 0; getrandom(&v, sizeof v, 0); return v; }
 size_t __strftime_l(char *s, size_t n, const char *f, const struct tm *tm, locale_t l) { return strftime_l(s, n, f, tm, l); }
 int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso) { (void)dtor; (void)obj; (void)dso; return 0; }
@@ -39,8 +41,20 @@ void __cpu_indicator_init(void) {}
 struct { unsigned vendor, type, subtype, features[1]; } __cpu_model;
 `;
 
+/** The loaders' names of each architecture. */
+const LOADERS = {
+  x64: { glibc: 'ld-linux-x86-64.so.2', musl: 'ld-musl-x86_64.so.1', bun: '@oven/bun-linux-x64-musl' },
+  arm64: { glibc: 'ld-linux-aarch64.so.1', musl: 'ld-musl-aarch64.so.1', bun: '@oven/bun-linux-aarch64-musl' },
+};
+
+/** qemu for arm64, which looks for every path the program opens (its loader, /lib...) under -L first. */
+function emulator(target: Target, root: string): string[] {
+  return target.arch === 'arm64' ? ['qemu-aarch64', '-L', root] : [];
+}
+
 /** Bun's musl build, on Debian 11's musl loader, with this machine's GCC 12 libstdc++ (Bun needs its symbols). */
 function muslRuntime(target: Target, root: string, work: string): string[] {
+  const names = LOADERS[target.arch];
   const libs = join(work, 'musl-runtime');
   mkdirSync(libs, { recursive: true });
   const { CC, LDFLAGS } = target.toolchain(root, join(work, 'musl-toolchain'));
@@ -49,21 +63,19 @@ function muslRuntime(target: Target, root: string, work: string): string[] {
   cc(['-O2', '-o', 'libglibc-shim.so', 'shim.c']);
   // Debian's libstdc++ names glibc's loader among what it needs; musl has no such file.
   writeFileSync(join(libs, 'empty.c'), '');
-  cc(['-o', 'ld-linux-x86-64.so.2', '-Wl,-soname,ld-linux-x86-64.so.2', 'empty.c']);
-  copyFileSync(execFileSync('g++', ['-print-file-name=libstdc++.so.6'], { encoding: 'utf8' }).trim(), join(libs, 'libstdc++.so.6'));
+  cc(['-o', names.glibc, `-Wl,-soname,${names.glibc}`, 'empty.c']);
+  const libstdcxx = execFileSync(`${target.toolPrefix}g++`, ['-print-file-name=libstdc++.so.6'], { encoding: 'utf8' }).trim();
+  copyFileSync(libstdcxx, join(libs, 'libstdc++.so.6'));
   // GCC 10's libgcc_s finds unwind tables as Alpine's does (PT_GNU_EH_FRAME, through
   // dl_iterate_phdr); GCC 12's would ask glibc's _dl_find_object, which musl lacks.
-  copyFileSync(join(root, 'lib', 'x86_64-linux-gnu', 'libgcc_s.so.1'), join(libs, 'libgcc_s.so.1'));
-  const bun = packagedBinary('@oven/bun-linux-x64-musl', BUN, 'bun');
-  return [join(root, 'lib', 'ld-musl-x86_64.so.1'), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun];
+  copyFileSync(join(root, 'lib', target.triple, 'libgcc_s.so.1'), join(libs, 'libgcc_s.so.1'));
+  const bun = packagedBinary(names.bun, BUN, 'bun');
+  return [...emulator(target, root), join(root, 'lib', names.musl), '--preload', join(libs, 'libglibc-shim.so'), '--library-path', libs, bun];
 }
 
 /** What runs Node (or Bun) for the target here, on the C library under `root`: its argv before the script. */
 export function runtimeFor(target: Target, root: string, work: string): string[] {
-  if (target.libc === 'glibc' && target.arch === 'x64') return [oldGlibcNode(process.execPath, root, work)];
-  if (target.libc === 'glibc' && target.arch === 'arm64') {
-    // qemu looks for every path the program opens (its loader, /lib...) under -L first.
-    return ['qemu-aarch64', '-L', root, nodeBinary(NODE_RELEASES[22], 'arm64')];
-  }
-  return muslRuntime(target, root, work);
+  if (target.libc === 'musl') return muslRuntime(target, root, work);
+  if (target.arch === 'x64') return [oldGlibcNode(process.execPath, root, work)];
+  return [...emulator(target, root), nodeBinary(NODE_RELEASES[22], 'arm64')];
 }

@@ -1,6 +1,6 @@
 // What each prebuild is compiled against and what its binary may reference. The floor is
-// Node 20's own: glibc 2.28 with GCC 8's libstdc++ (RHEL 8, Debian 10), for x64 and arm64,
-// and musl for x64 (Alpine), whose libstdc++ and libgcc_s Node itself loads.
+// Node 20's own: glibc 2.28 with GCC 8's libstdc++ (RHEL 8, Debian 10), and musl (Alpine),
+// whose libstdc++ and libgcc_s Node itself loads; each for x64 and arm64.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +10,10 @@ export interface Target {
   arch: 'x64' | 'arm64';
   libc: 'glibc' | 'musl';
   debianArch: 'amd64' | 'arm64';
-  /** The strip that reads this architecture. */
-  strip: string;
+  /** GNU triple of the Debian packages' paths (the glibc one, for musl too). */
+  triple: string;
+  /** The prefix of this machine's compiler and binutils for the architecture ('' for its own). */
+  toolPrefix: string;
   /** The shared libraries the binary may need, each with the newest symbol version it may ask for. */
   needs: Record<string, Record<string, string> | null>;
   /** Where, under the Debian root, the libraries the binary needs are found (first match). */
@@ -21,10 +23,9 @@ export interface Target {
 }
 
 /** The Debian 11 packages in every root: headers, and libraries to link against and to run on. */
-const DEBIAN_PACKAGES = [
-  'libc6', 'libc6-dev', 'linux-libc-dev', 'libgcc-s1', 'libgcc-10-dev', 'libstdc++6', 'libstdc++-10-dev',
+export const DEBIAN_PACKAGES = [
+  'libc6', 'libc6-dev', 'linux-libc-dev', 'libgcc-s1', 'libgcc-10-dev', 'libstdc++6', 'libstdc++-10-dev', 'musl', 'musl-dev',
 ];
-const MUSL_PACKAGES = ['musl', 'musl-dev'];
 
 // Newest versions present in glibc 2.28 and in GCC 8's libstdc++ and libgcc_s.
 const GLIBC_228 = { GLIBC: '2.28' };
@@ -57,7 +58,7 @@ function configShim(work: string, libc: Target['libc'] = 'glibc'): string {
 
 function glibc(arch: Target['arch'], debianArch: Target['debianArch'], triple: string, prefix: string): Target {
   return {
-    arch, libc: 'glibc', debianArch, strip: `${prefix}strip`,
+    arch, libc: 'glibc', debianArch, triple, toolPrefix: prefix,
     needs: {
       'libc.so.6': GLIBC_228, 'libpthread.so.0': GLIBC_228, 'libdl.so.2': GLIBC_228,
       [arch === 'x64' ? 'ld-linux-x86-64.so.2' : 'ld-linux-aarch64.so.1']: GLIBC_228,
@@ -76,56 +77,59 @@ function glibc(arch: Target['arch'], debianArch: Target['debianArch'], triple: s
   };
 }
 
-const musl: Target = {
-  arch: 'x64', libc: 'musl', debianArch: 'amd64', strip: 'strip',
-  // musl has no symbol versions; Alpine's libstdc++ and libgcc_s have GCC's.
-  needs: { 'libc.so': null, 'libstdc++.so.6': GCC_8, 'libgcc_s.so.1': GCC_8 },
-  libraryDirs: ['lib/x86_64-linux-musl', 'usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu'],
-  toolchain(root, work) {
-    // The host's GCC with musl's headers and start files, GCC 10's C++ headers, and only
-    // the libraries an Alpine Node has loaded to link against.
-    const link = join(work, 'lib');
-    const kernel = join(work, 'kernel-include');
-    mkdirSync(link, { recursive: true });
-    mkdirSync(kernel, { recursive: true });
-    symlinkSync(`${root}/usr/lib/x86_64-linux-gnu/libstdc++.so.6`, join(link, 'libstdc++.so'));
-    symlinkSync(`${root}/lib/x86_64-linux-gnu/libgcc_s.so.1`, join(link, 'libgcc_s.so'));
-    for (const [name, target] of [['linux', 'linux'], ['asm', 'x86_64-linux-gnu/asm'], ['asm-generic', 'asm-generic']]) {
-      symlinkSync(`${root}/usr/include/${target}`, join(kernel, name));
-    }
-    const musl = `${root}/usr/lib/x86_64-linux-musl`;
-    const specs = join(work, 'musl.specs');
-    writeFileSync(specs, [
-      '*startfile:', `${musl}/crti.o crtbeginS.o%s`, '',
-      '*endfile:', `crtendS.o%s ${musl}/crtn.o`, '',
-      '*libgcc:', 'libgcc.a%s -lgcc_s', '',
-      // GCC's own link options, less its library directories: without --eh-frame-hdr an
-      // unwinder that finds tables through PT_GNU_EH_FRAME (musl's libgcc_s) cannot catch
-      // the addon's exceptions.
-      '*link:', '-nostdlib --eh-frame-hdr --build-id -z relro --hash-style=gnu %{shared:-shared} %{rdynamic:-export-dynamic}', '', '',
-    ].join('\n'));
-    const gccInclude = execFileSync('gcc', ['-print-file-name=include'], { encoding: 'utf8' }).trim();
-    const includes = [
-      configShim(work, 'musl'), `${root}/usr/include/c++/10`, `${root}/usr/include/x86_64-linux-gnu/c++/10`, gccInclude,
-      `${root}/usr/include/x86_64-linux-musl`, kernel,
-    ].map((dir) => `-isystem ${dir}`).join(' ');
-    return {
-      CC: `gcc -specs=${specs} -nostdinc ${includes}`,
-      CXX: `g++ -specs=${specs} -nostdinc -nostdinc++ ${includes}`,
-      LDFLAGS: `-L${link} -L${root}/lib/x86_64-linux-musl -L${musl}`,
-    };
-  },
-};
+function musl(arch: Target['arch'], debianArch: Target['debianArch'], triple: string, prefix: string): Target {
+  const muslTriple = triple.replace(/-gnu$/, '-musl');
+  return {
+    arch, libc: 'musl', debianArch, triple, toolPrefix: prefix,
+    // musl has no symbol versions; Alpine's libstdc++ and libgcc_s have GCC's.
+    needs: { 'libc.so': null, 'libstdc++.so.6': GCC_8, 'libgcc_s.so.1': GCC_8 },
+    libraryDirs: [`lib/${muslTriple}`, `usr/lib/${triple}`, `lib/${triple}`],
+    toolchain(root, work) {
+      // This machine's GCC (or cross GCC) with musl's headers and start files, GCC 10's C++
+      // headers, and only the libraries an Alpine Node has loaded to link against.
+      const link = join(work, 'lib');
+      const kernel = join(work, 'kernel-include');
+      mkdirSync(link, { recursive: true });
+      mkdirSync(kernel, { recursive: true });
+      symlinkSync(`${root}/usr/lib/${triple}/libstdc++.so.6`, join(link, 'libstdc++.so'));
+      symlinkSync(`${root}/lib/${triple}/libgcc_s.so.1`, join(link, 'libgcc_s.so'));
+      for (const [name, target] of [['linux', 'linux'], ['asm', `${triple}/asm`], ['asm-generic', 'asm-generic']]) {
+        symlinkSync(`${root}/usr/include/${target}`, join(kernel, name));
+      }
+      const musl = `${root}/usr/lib/${muslTriple}`;
+      const specs = join(work, 'musl.specs');
+      writeFileSync(specs, [
+        '*startfile:', `${musl}/crti.o crtbeginS.o%s`, '',
+        '*endfile:', `crtendS.o%s ${musl}/crtn.o`, '',
+        '*libgcc:', 'libgcc.a%s -lgcc_s', '',
+        // GCC's own link options, less its library directories: without --eh-frame-hdr an
+        // unwinder that finds tables through PT_GNU_EH_FRAME (musl's libgcc_s) cannot catch
+        // the addon's exceptions.
+        '*link:', '-nostdlib --eh-frame-hdr --build-id -z relro --hash-style=gnu %{shared:-shared} %{rdynamic:-export-dynamic}', '', '',
+      ].join('\n'));
+      const gccInclude = execFileSync(`${prefix}gcc`, ['-print-file-name=include'], { encoding: 'utf8' }).trim();
+      const includes = [
+        configShim(work, 'musl'), `${root}/usr/include/c++/10`, `${root}/usr/include/${triple}/c++/10`, gccInclude,
+        `${root}/usr/include/${muslTriple}`, kernel,
+      ].map((dir) => `-isystem ${dir}`).join(' ');
+      // GCC's arm64 atomics call helpers in its libgcc that ask glibc's __getauxval which CPU
+      // this is; musl has no such symbol: inline ARMv8.0 atomics instead.
+      const machine = arch === 'arm64' ? ' -mno-outline-atomics' : '';
+      return {
+        CC: `${prefix}gcc -specs=${specs} -nostdinc${machine} ${includes}`,
+        CXX: `${prefix}g++ -specs=${specs} -nostdinc -nostdinc++${machine} ${includes}`,
+        LDFLAGS: `-L${link} -L${root}/lib/${muslTriple} -L${musl}`,
+      };
+    },
+  };
+}
 
 export const TARGETS: Target[] = [
   glibc('x64', 'amd64', 'x86_64-linux-gnu', ''),
   glibc('arm64', 'arm64', 'aarch64-linux-gnu', 'aarch64-linux-gnu-'),
-  musl,
+  musl('x64', 'amd64', 'x86_64-linux-gnu', ''),
+  musl('arm64', 'arm64', 'aarch64-linux-gnu', 'aarch64-linux-gnu-'),
 ];
-
-export function packagesFor(debianArch: string): string[] {
-  return debianArch === 'amd64' ? [...DEBIAN_PACKAGES, ...MUSL_PACKAGES] : DEBIAN_PACKAGES;
-}
 
 export function prebuildPath(packageRoot: string, target: Target): string {
   return join(packageRoot, 'prebuilds', `linux-${target.arch}`, `kernel-ipc.napi.${target.libc}.node`);
