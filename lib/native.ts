@@ -145,25 +145,32 @@ function onMusl(): boolean {
   return !files.some((file) => /^libc(\.so\.6|-[\d.]+\.so)$/.test(file)) && files.some((file) => /^(ld-musl-|libc\.musl-|libc\.so$)/.test(file));
 }
 
+// Its install script builds from src/ where no prebuild loads, but npm 11 (like pnpm and
+// Bun) runs no dependency's install script until the project allows it.
+const BUILD_IT = 'to build it from source (with python3, make and g++), allow its install script and run it: ' +
+  'npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc (for a global install: npm install -g --allow-scripts=kernel-ipc kernel-ipc)';
+
 /**
  * The binary for this process. node-gyp-build takes a system for musl only when it is Alpine
- * (/etc/alpine-release), and elsewhere (Void, Chimera, a distroless image) would pick the
+ * (/etc/alpine-release), and elsewhere (Void, a distroless image) would pick the
  * glibc prebuild, which musl's loader may even load before it fails.
  */
 function binaryPath(): string {
-  // Its install script builds from src/ where no prebuild loads, but npm 11 runs no
-  // dependency's install script until the project allows it.
-  const buildIt = 'to build it from source (with python3, make and g++), allow its install script and run it: npm install-scripts approve kernel-ipc && npm rebuild kernel-ipc';
   let path: string;
   try {
     path = resolve(packageRoot);
   } catch (error) {
-    throw new Error(`${(error as Error).message.trim()}\nkernel-ipc has no prebuilt binary for this system: ${buildIt}`, { cause: error });
+    const bundled = !existsSync(join(packageRoot, 'package.json')) ||
+      (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { name?: string }).name !== 'kernel-ipc';
+    const advice = bundled
+      ? 'kernel-ipc was bundled, away from its binaries: mark it external in the bundler\'s options'
+      : `kernel-ipc has no prebuilt binary for this system: ${BUILD_IT}`;
+    throw new Error(`${(error as Error).message.trim()}\n${advice}`, { cause: error });
   }
   if (!path.endsWith('.glibc.node') || !onMusl()) return path;
   const musl = path.replace(/\.glibc\.node$/, '.musl.node');
   if (existsSync(musl)) return musl;
-  throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: ${buildIt}`);
+  throw new Error(`kernel-ipc has no prebuilt binary for musl on ${process.arch}: ${BUILD_IT}`);
 }
 
 declare const __webpack_require__: unknown;
@@ -171,5 +178,15 @@ declare const __non_webpack_require__: NodeJS.Require;
 // Under webpack, Node's own require, as node-gyp-build does: the binary is not bundled.
 const requireBinary = typeof __webpack_require__ === 'function' ? __non_webpack_require__ : require;
 
-export const native = requireBinary(binaryPath()) as Native;
+function loadBinary(path: string): Native {
+  try {
+    return requireBinary(path) as Native;
+  } catch (error) {
+    // The musl binaries need the C++ runtime Node has on Alpine; other musl systems may lack it.
+    const needs = path.endsWith('.musl.node') ? ' (the musl binary needs libstdc++.so.6 and libgcc_s.so.1)' : '';
+    throw new Error(`kernel-ipc could not load ${path}${needs}: ${(error as Error).message}\n${BUILD_IT}`, { cause: error });
+  }
+}
+
+export const native = loadBinary(binaryPath());
 native.setErrorClass(IpcError);

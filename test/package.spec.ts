@@ -66,6 +66,20 @@ describe('the published package', function () {
     }
   });
 
+  it('says, when bundled away from its binaries, to leave it out of the bundle', () => {
+    const app = mkdtempSync(join(tmpdir(), 'kernel-ipc-bundled-'));
+    try {
+      writeFileSync(join(app, 'package.json'), '{ "name": "app" }');
+      cpSync(join(packageRoot, 'dist', 'lib'), join(app, 'dist', 'lib'), { recursive: true });
+      symlinkSync(join(packageRoot, 'node_modules'), join(app, 'node_modules'));
+      const { status, stderr } = spawnSync(process.execPath, ['-e', 'require("./dist/lib")'], { cwd: app, encoding: 'utf8' });
+      assert.equal(status, 1);
+      assert.match(stderr, /kernel-ipc was bundled, away from its binaries: mark it external/);
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+
   it('says where it lives and what it is, and takes dependencies by ranges that deduplicate', () => {
     assert.equal(manifest.license, 'MIT');
     assert.match(manifest.repository.url, /^git\+https:\/\//);

@@ -60,7 +60,10 @@ export function checkSymbols(file: string, target: Target, root: string, node: s
   const problems: string[] = [];
   // Unwinders find a library's tables through this header: without it, no exception the
   // addon throws can be caught.
-  if (!/^\s*GNU_EH_FRAME\s/m.test(readelf(['-l'], file))) problems.push('has no PT_GNU_EH_FRAME header (linked without --eh-frame-hdr)');
+  const headers = readelf(['-l'], file);
+  if (!/^\s*GNU_EH_FRAME\s/m.test(headers)) problems.push('has no PT_GNU_EH_FRAME header (linked without --eh-frame-hdr)');
+  // An executable stack is refused by glibc 2.41's dlopen.
+  if (!/^\s*GNU_STACK\s.*\sRW\s/m.test(headers)) problems.push('has no PT_GNU_STACK header, or asks for an executable stack');
   const needs = versionNeeds(file);
   const provided = new Set<string>();
   for (const [library, versions] of needs) {
@@ -87,6 +90,9 @@ export function checkSymbols(file: string, target: Target, root: string, node: s
       if (!nodeApi.has(name)) problems.push(`imports ${name}, which Node ${process.version} does not export`);
     } else if (!provided.has(name)) {
       problems.push(`imports ${name}, which none of its libraries defines`);
+    } else if (target.libc === 'musl' && name.includes('15__locale_struct')) {
+      // Debian's libstdc++ uses glibc's locale model; Alpine's the generic one (another type).
+      problems.push(`imports ${name}, which names glibc's locale type: Alpine's libstdc++ has no such function`);
     }
   }
   return problems;

@@ -81,7 +81,8 @@ function musl(arch: Target['arch'], debianArch: Target['debianArch'], triple: st
   const muslTriple = triple.replace(/-gnu$/, '-musl');
   return {
     arch, libc: 'musl', debianArch, triple, toolPrefix: prefix,
-    // musl has no symbol versions; Alpine's libstdc++ and libgcc_s have GCC's.
+    // musl has no symbol versions, and Alpine's libstdc++ none either (--disable-symvers):
+    // these are what linking against Debian's gives, which musl's loader does not check.
     needs: { 'libc.so': null, 'libstdc++.so.6': GCC_8, 'libgcc_s.so.1': GCC_8 },
     libraryDirs: [`lib/${muslTriple}`, `usr/lib/${triple}`, `lib/${triple}`],
     toolchain(root, work) {
@@ -105,7 +106,8 @@ function musl(arch: Target['arch'], debianArch: Target['debianArch'], triple: st
         // GCC's own link options, less its library directories: without --eh-frame-hdr an
         // unwinder that finds tables through PT_GNU_EH_FRAME (musl's libgcc_s) cannot catch
         // the addon's exceptions.
-        '*link:', '-nostdlib --eh-frame-hdr --build-id -z relro --hash-style=gnu %{shared:-shared} %{rdynamic:-export-dynamic}', '', '',
+        // (On arm64 also GCC's default workaround for the Cortex-A53 erratum 843419.)
+        '*link:', `-nostdlib --eh-frame-hdr --build-id -z relro --hash-style=gnu${arch === 'arm64' ? ' --fix-cortex-a53-843419' : ''} %{shared:-shared} %{rdynamic:-export-dynamic}`, '', '',
       ].join('\n'));
       const gccInclude = execFileSync(`${prefix}gcc`, ['-print-file-name=include'], { encoding: 'utf8' }).trim();
       const includes = [
