@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { IpcError } from './errors';
+import { packageRoot } from './package-root';
 
 /** The owner and permissions every *ctl(IPC_STAT) reports. */
 export interface IpcPermissions {
@@ -128,7 +129,7 @@ export interface Native {
   interruptBlocking(): void;
 }
 
-export const packageRoot = join(__dirname, '..', '..');
+export { packageRoot };
 
 const { resolve } = require('node-gyp-build') as { resolve(dir: string): string };
 

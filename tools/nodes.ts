@@ -4,7 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from './package-root';
+import { packageRoot } from '../lib/package-root';
 
 /** The releases the suite runs on besides the one running it (Node 20's last on npm is older than our floor). */
 export const NODE_RELEASES: Record<string, string> = { 22: '22.23.5', 24: '24.22.3' };

@@ -5,7 +5,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { packageRoot } from './package-root';
+import { packageRoot } from '../lib/package-root';
 
 const copy = join(packageRoot, 'build-sanitize');
 const NOT_COPIED = new Set(['node_modules', 'build', 'build-sanitize', 'build-prebuild', 'build-nodes', 'prebuilds', '.git', 'bench-results']);

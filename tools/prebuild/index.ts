@@ -6,11 +6,11 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
-import { packageRoot } from '../package-root';
+import { packageRoot } from '../../lib/package-root';
 import { debianRoot, KEYRING } from './debian';
 import { nodesDir } from '../nodes';
 import { runtimeFor } from './runtimes';
-import { checkSymbols, compareVersions, versionNeeds } from './symbols';
+import { checkSymbols, floor } from './symbols';
 import { DEBIAN_PACKAGES, prebuildPath, TARGETS, type Target } from './targets';
 
 export const work = join(packageRoot, 'build-prebuild');
@@ -38,19 +38,6 @@ function build(target: Target, root: string): string {
   mkdirSync(dirname(file), { recursive: true });
   execFileSync(`${target.toolPrefix}strip`, ['--strip-unneeded', '-o', file, join(dir, 'build', 'Release', 'kernel_ipc.node')]);
   return file;
-}
-
-/** The newest version the binary asks each library for: its floor. */
-function floor(file: string): string {
-  const newest = new Map<string, string>();
-  for (const versions of versionNeeds(file).values()) {
-    for (const version of versions) {
-      const [prefix, number] = version.split('_');
-      const seen = newest.get(prefix);
-      if (seen === undefined || compareVersions(number, seen) > 0) newest.set(prefix, number);
-    }
-  }
-  return [...newest].map(([prefix, number]) => `${prefix}_${number}`).join(' ') || 'no symbol versions';
 }
 
 /** The package as npm installs it, with only its prebuilds to load, and the smoke test beside it. */

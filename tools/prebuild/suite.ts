@@ -3,7 +3,7 @@
 // suite starts is that one. Run by npm test after npm run prebuild.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { packageRoot } from '../package-root';
+import { packageRoot } from '../../lib/package-root';
 import { rootFor, work } from './index';
 import { oldGlibcNode } from './runtimes';
 

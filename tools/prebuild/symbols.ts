@@ -11,7 +11,10 @@ function readelf(args: string[], file: string): string {
   return execFileSync('readelf', ['-W', ...args, file], { encoding: 'utf8', maxBuffer: 1 << 28 });
 }
 
-export function compareVersions(a: string, b: string): number {
+/** A numbered symbol version: GLIBC_2.17, GLIBCXX_3.4.21. */
+const VERSION = /^([A-Z]+)_(\d+(?:\.\d+)*)$/;
+
+function compareVersions(a: string, b: string): number {
   const x = a.split('.').map(Number);
   const y = b.split('.').map(Number);
   for (let i = 0; i < Math.max(x.length, y.length); i++) {
@@ -22,7 +25,7 @@ export function compareVersions(a: string, b: string): number {
 }
 
 /** Needed library → the symbol versions asked of it. */
-export function versionNeeds(file: string): Map<string, string[]> {
+function versionNeeds(file: string): Map<string, string[]> {
   const needs = new Map<string, string[]>();
   for (const line of readelf(['-d'], file).split('\n')) {
     const needed = /\(NEEDED\)\s+Shared library: \[(.+)\]/.exec(line);
@@ -36,6 +39,19 @@ export function versionNeeds(file: string): Map<string, string[]> {
     if (name && current) current.push(name[1]);
   }
   return needs;
+}
+
+/** The newest version the binary asks each library for, by prefix (GLIBC_2.17...): its floor. */
+export function floor(file: string): string {
+  const newest = new Map<string, string>();
+  for (const versions of versionNeeds(file).values()) {
+    for (const version of versions) {
+      const [, prefix, number] = VERSION.exec(version) ?? [];
+      const seen = prefix === undefined ? undefined : newest.get(prefix);
+      if (prefix !== undefined && (seen === undefined || compareVersions(number, seen) > 0)) newest.set(prefix, number);
+    }
+  }
+  return [...newest].map(([prefix, number]) => `${prefix}_${number}`).join(' ') || 'no symbol versions';
 }
 
 /** Dynamic symbols: [name, defined here, weak]. */
@@ -73,7 +89,7 @@ export function checkSymbols(file: string, target: Target, root: string, node: s
     }
     const floor = target.needs[library];
     for (const version of versions) {
-      const [, prefix, number] = /^([A-Z]+)_(\d+(?:\.\d+)*)$/.exec(version) ?? [];
+      const [, prefix, number] = VERSION.exec(version) ?? [];
       const newest = prefix === undefined ? undefined : floor?.[prefix];
       if (newest === undefined) problems.push(`asks ${library} for ${version}, which the target's ${library} may not have`);
       else if (compareVersions(number, newest) > 0) problems.push(`asks ${library} for ${version}, newer than ${prefix}_${newest}`);
