@@ -1,5 +1,6 @@
 // The channel's segment, as both ends (and C programs) see it: a header, then a ring of records.
-// All numbers are little-endian 32-bit words; positions count bytes, free-running modulo 2^32.
+// All numbers are 32-bit words in the machine's byte order (little-endian on x64 and arm64);
+// positions count bytes, free-running modulo 2^32.
 //
 //   bytes   0..63   word 0 magic 'KIPC' (0x4350494b), 1 version (1), 2 capacity (ring bytes, a
 //                   power of two), 3 header bytes (512), 4 writer pid, 5 reader pid (0 until

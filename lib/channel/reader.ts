@@ -59,21 +59,24 @@ export class ChannelReader extends ChannelEnd {
 
   /**
    * The next record, given to `use` within the call (so that no other call of this end can
-   * release it meanwhile). At once when nothing is pending and a record is there (or the end):
-   * no promise chain, which costs more than the receive itself.
+   * release it meanwhile). At once when nothing is pending and a record is there (or the end),
+   * or comes within the spin: no promise chain, which costs more than the receive itself.
    */
   #take<T>(options: ChannelWaitOptions | undefined, use: (record: Buffer | null) => T): Promise<T> {
+    let spun = false;
     if (options === undefined && this.idle) {
       try {
         this.release();
-        const record = this.#next();
+        let record = this.#next();
+        if (record === undefined && this.spinFirst(() => this.#available())) record = this.#next();
         if (record !== undefined) return Promise.resolve(use(record));
+        spun = true;
       } catch (error) {
         return Promise.reject(error);
       }
     }
     return this.serially(options, async (waiting) => {
-      const record = await this.#receive(waiting);
+      const record = await this.#receive(waiting, spun);
       // Closed since (which unmapped the ring): the record is not there to give.
       this.checkOpen();
       return use(record);
@@ -98,12 +101,13 @@ export class ChannelReader extends ChannelEnd {
     }
   }
 
-  async #receive(waiting: Waiting): Promise<Buffer | null> {
+  /** The next record, waiting for it; `spun`: spinFirst() spun for it already, without luck. */
+  async #receive(waiting: Waiting, spun: boolean): Promise<Buffer | null> {
     this.release();
-    for (;;) {
+    for (let spin = !spun; ; spin = true) {
       const record = this.#next();
       if (record !== undefined) return record;
-      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting);
+      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting, spin);
     }
   }
 
@@ -137,10 +141,11 @@ export class ChannelReader extends ChannelEnd {
     if (waiting > capacity) throw corrupt(`the writer's position is ${waiting} bytes ahead of the reader's, in a ring of ${capacity}`);
     if ((this.#read & 7) !== 0) throw corrupt(`the read position ${this.#read} is not a multiple of 8`);
     let offset = this.#read & (capacity - 1);
-    let kind = this.ring.readUInt32LE(offset + 4);
+    const words = this.ringWords;
+    let kind = words[(offset >> 2) + 1];
     if (kind === KIND_PADDING) {
       const padding = capacity - offset;
-      if (this.ring.readUInt32LE(offset) !== padding - RECORD_HEADER || waiting < padding) throw corrupt(`a padding record at ${offset} does not reach the end of the ring`);
+      if (words[offset >> 2] !== padding - RECORD_HEADER || waiting < padding) throw corrupt(`a padding record at ${offset} does not reach the end of the ring`);
       this.#read = (this.#read + padding) >>> 0;
       waiting -= padding;
       // Given back at once: nothing of it is handed out.
@@ -148,10 +153,10 @@ export class ChannelReader extends ChannelEnd {
       this.wakePeer();
       if (waiting === 0) return undefined;
       offset = 0;
-      kind = this.ring.readUInt32LE(4);
+      kind = words[1];
     }
-    const length = this.ring.readUInt32LE(offset);
-    if (kind !== KIND_DATA) throw corrupt(`a record at ${offset} is of kind ${kind}`);
+    const length = words[offset >> 2] >>> 0;
+    if (kind !== KIND_DATA) throw corrupt(`a record at ${offset} is of kind ${kind >>> 0}`);
     if (length > maxPayload(capacity) || recordBytes(length) > waiting || offset + recordBytes(length) > capacity) {
       throw corrupt(`a record at ${offset} says it holds ${length} bytes, more than was written there`);
     }

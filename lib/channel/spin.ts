@@ -25,28 +25,43 @@ export function wokeAnotherProcess(): void {
 
 export class Spin {
   #budget = 0.03;
+  /** When the current wait began to keep time (performance.now()), or -1 if it ended sooner. */
+  #started = -1;
 
-  /** Whether `ready()` came true within the current budget of spinning. */
+  /**
+   * Whether `ready()` came true within the current budget of spinning. The clock is read only
+   * every 64 looks, the first time after 64 (reading it costs as much as a record does): a wait
+   * that ends within them, as one does while both ends are awake, never reads it.
+   */
   until(ready: () => boolean): boolean {
-    const started = performance.now();
-    const deadline = started + this.#budget;
-    const plainUntil = wokeAnother ? started : started + PLAIN_SPIN_MS;
+    this.#started = -1;
+    let deadline = 0;
+    let plainUntil = 0;
+    const yieldAtOnce = wokeAnother;
     wokeAnother = false;
     for (let i = 1; ; i++) {
       if (ready()) return true;
       if ((i & 63) === 0) {
         const now = performance.now();
-        if (now > deadline) return false;
+        if (this.#started < 0) {
+          this.#started = now;
+          deadline = now + this.#budget;
+          plainUntil = yieldAtOnce ? now : now + PLAIN_SPIN_MS;
+        } else if (now > deadline) {
+          return false;
+        }
         if (now > plainUntil) native.schedYield();
       }
     }
   }
 
   /**
-   * After a wait that lasted `elapsed` ms, spinning then perhaps sleeping: the next spin lasts
-   * twice that (with a margin) if spinning that long would have caught it, the least otherwise.
+   * Once the wait that until() began is over (spun, then perhaps slept): the next spin lasts
+   * twice as long as this wait (with a margin) if spinning that long would have caught it, the
+   * least otherwise.
    */
-  waited(elapsed: number): void {
+  waited(): void {
+    const elapsed = this.#started < 0 ? 0 : performance.now() - this.#started;
     const target = elapsed <= MAX_SPIN_MS ? Math.min(MAX_SPIN_MS, 2 * elapsed + MIN_SPIN_MS) : MIN_SPIN_MS;
     this.#budget += (target - this.#budget) / 4;
   }

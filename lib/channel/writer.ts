@@ -113,8 +113,8 @@ export class ChannelWriter extends ChannelEnd {
     const offset = this.#reservedAt;
     if (offset < 0) throw Object.assign(new Error('Invalid state: nothing is reserved'), { code: 'ERR_INVALID_STATE' });
     this.#reservedAt = -1;
-    this.ring.writeUInt32LE(this.#reservedLength, offset);
-    this.ring.writeUInt32LE(KIND_DATA, offset + 4);
+    this.ringWords[offset >> 2] = this.#reservedLength;
+    this.ringWords[(offset >> 2) + 1] = KIND_DATA;
     this.#write = this.#reservedNext;
     Atomics.store(this.words, W.write, this.#write | 0);
     this.wakePeer();
@@ -144,8 +144,8 @@ export class ChannelWriter extends ChannelEnd {
   #place(length: number, need: number): void {
     let offset = this.#write & (this.capacity - 1);
     if (need !== recordBytes(length)) {
-      this.ring.writeUInt32LE(this.capacity - offset - RECORD_HEADER, offset);
-      this.ring.writeUInt32LE(KIND_PADDING, offset + 4);
+      this.ringWords[offset >> 2] = this.capacity - offset - RECORD_HEADER;
+      this.ringWords[(offset >> 2) + 1] = KIND_PADDING;
       offset = 0;
     }
     this.#reservedAt = offset;
