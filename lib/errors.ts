@@ -133,9 +133,15 @@ export function abortError(cause: unknown): Error {
   return error;
 }
 
-/** The failure of a call whose `timeout` passed: nothing was done. */
-export function timeoutError(syscall: string, timeout: number, message = `${syscall} timed out after ${timeout} ms`): Error {
-  const error = Object.assign(new Error(message), { code: 'ETIMEDOUT', syscall });
+/**
+ * The failure of a call whose `timeout` passed: nothing was done. It names the key or id the
+ * call was about, when given, as naming() does ('semtimedop id 5 timed out after 100 ms').
+ */
+export function timeoutError(syscall: string, timeout: number, subject?: Subject, message?: string): Error {
+  const [name, value] = subject === undefined ? [] : 'key' in subject ? ['key', subject.key] : ['id', subject.id];
+  const about = name === undefined ? '' : ` ${name} ${name === 'key' ? keyText(value!) : value}`;
+  const error = Object.assign(new Error(message ?? `${syscall}${about} timed out after ${timeout} ms`), { code: 'ETIMEDOUT', syscall });
   error.name = 'TimeoutError';
+  if (name !== undefined) Object.defineProperty(error, name, { value, enumerable: true });
   return error;
 }

@@ -404,7 +404,7 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
   }
 
   #notInitialised(timeout: number): Error {
-    return timeoutError('semget', timeout, `semaphore set ${this.id} was not initialised within ${timeout} ms (no semop has set its otime)`);
+    return timeoutError('semget', timeout, { id: this.id }, `semaphore set ${this.id} was not initialised within ${timeout} ms (no semop has set its otime)`);
   }
 
   // A creator initialises right after it creates: polled with a backoff, on timers.
@@ -469,7 +469,7 @@ export class SemaphoreSet extends IpcObject<SemidDs> {
       // Without IPC_NOWAIT, semtimedop's EAGAIN can only mean that the time ran out.
       const nowait = triples.some((flags, i) => i % 3 === 2 && (flags & IPC_NOWAIT) !== 0);
       if (timeout !== undefined && !nowait && (error as IpcError).code === 'EAGAIN') {
-        throw timeoutError('semtimedop', timeout);
+        throw timeoutError('semtimedop', timeout, { id: this.id });
       }
       throw naming(error, { id: this.id });
     }
@@ -621,16 +621,26 @@ const guarding = Symbol('MutexGuard');
  * when a worker thread ends: the kernel keeps SEM_UNDO per process).
  */
 export class Mutex {
-  readonly semaphores: SemaphoreSet;
-  readonly index: number;
+  readonly #semaphores: SemaphoreSet;
+  readonly #index: number;
   #guard: MutexGuard | undefined;
   #waiting = 0;
 
   /** A lock on semaphore `index` of `semaphores`, whose value must start at 1. */
   constructor(semaphores: SemaphoreSet, index = 0) {
     if (!(semaphores instanceof SemaphoreSet)) throw invalidArgType('semaphores', 'an instance of SemaphoreSet', semaphores);
-    this.semaphores = semaphores;
-    this.index = validateIndex(index);
+    this.#semaphores = semaphores;
+    this.#index = validateIndex(index);
+  }
+
+  /** The set holding the lock's semaphore. */
+  get semaphores(): SemaphoreSet {
+    return this.#semaphores;
+  }
+
+  /** The lock's semaphore in `semaphores`. */
+  get index(): number {
+    return this.#index;
   }
 
   /** Create a lock under `key` (none for a random unused key), free. */

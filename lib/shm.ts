@@ -213,12 +213,12 @@ export interface SharedMemoryOpenOptions {
  * sysv_ipc.SharedMemory. Attributes are read from the kernel (IPC_STAT) on every access.
  */
 export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyBuffer> extends IpcObject<ShmidDs> {
-  readonly readOnly: boolean;
+  readonly #readOnly: boolean;
   #buffer: B | undefined;
 
   private constructor(id: number, key: number, readOnly: boolean) {
     super(id, key);
-    this.readOnly = readOnly;
+    this.#readOnly = readOnly;
     this.#buffer = shmat(id, readOnly ? SHM_RDONLY : 0) as B;
   }
 
@@ -276,6 +276,11 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
     return this.#buffer!;
   }
 
+  /** Whether it was opened read-only (SHM_RDONLY), as attach() attaches it again. */
+  get readOnly(): boolean {
+    return this.#readOnly;
+  }
+
   /** False after detach(), or after shmdt() on its buffer (segments are never empty). */
   get attached(): boolean {
     return this.#buffer !== undefined && this.#buffer.length > 0;
@@ -309,7 +314,7 @@ export class SharedMemory<B extends Buffer | ReadOnlyBuffer = Buffer | ReadOnlyB
    * `buffer`. Returns it; while attached, this is the one it has.
    */
   attach(): B {
-    if (!this.attached) this.#buffer = shmat(this.id, this.readOnly ? SHM_RDONLY : 0) as B;
+    if (!this.attached) this.#buffer = shmat(this.id, this.#readOnly ? SHM_RDONLY : 0) as B;
     return this.#buffer!;
   }
 

@@ -197,7 +197,7 @@ function waitFor<T, R>(
     if (signal !== undefined) addEventListener.call(signal, 'abort', onAbort, abortListenerOptions);
     if (timeout !== undefined) {
       // The pending call keeps the process alive (or not, with ref: false), not the timer.
-      timer = setTimeout(() => stop(timeoutError(syscall, timeout)), timeout).unref();
+      timer = setTimeout(() => stop(timeoutError(syscall, timeout, subject)), timeout).unref();
     }
 
     const begin = () => {

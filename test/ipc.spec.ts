@@ -197,6 +197,28 @@ describe('the classes', function () {
     });
   }
 
+  it('Mutex and SharedMemory: what they were made or opened on cannot be changed by assignment', () => {
+    const set = SemaphoreSet.createSync(IPC_PRIVATE, { initialValue: 1 });
+    sem.track(set.id);
+    const other = SemaphoreSet.createSync(IPC_PRIVATE);
+    sem.track(other.id);
+    const mutex = new Mutex(set);
+    const memory = SharedMemory.create(IPC_PRIVATE, 64);
+    shm.track(memory.id);
+    shm.keep(memory.buffer);
+    const assign = (object: object, field: string, value: unknown) => assert.throws(() => {
+      (object as Record<string, unknown>)[field] = value;
+    }, TypeError, field);
+    assign(mutex, 'semaphores', other);
+    assign(mutex, 'index', 3);
+    assign(mutex, 'id', other.id);
+    assign(memory, 'readOnly', true);
+    assert.deepEqual([mutex.semaphores, mutex.index, mutex.id, memory.readOnly], [set, 0, set.id, false]);
+    memory.detach();
+    memory.attach();
+    memory.buffer[0] = 1;
+  });
+
   it('return promises from every method that can wait, whatever they are given', async () => {
     const set = SemaphoreSet.createSync(IPC_PRIVATE);
     sem.track(set.id);

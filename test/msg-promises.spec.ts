@@ -79,7 +79,7 @@ describe('kernel-ipc/promises msgsnd and msgrcv', function () {
     await sleep(10);
     controller.abort();
     await assert.rejects(aborted, { name: 'AbortError', code: 'ABORT_ERR' });
-    await assert.rejects(msgrcv(id, 64, 1, 0, { timeout: 10 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'msgrcv' });
+    await assert.rejects(msgrcv(id, 64, 1, 0, { timeout: 10 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'msgrcv', id });
     msgctl(id, IPC_SET, { qbytes: 1 });
     msgsndSync(id, 1, 'x');
     await assert.rejects(msgsnd(id, 1, 'y', 0, { timeout: 10 }), { name: 'TimeoutError', syscall: 'msgsnd' });

@@ -62,7 +62,7 @@ describe('SemaphoreSet', function () {
     await set.acquire(0, { delta: 2 });
     assert.equal(set.getValue(0), 0);
     await assert.rejects(set.acquire(0, { block: false }), (error) => assertIpcError(error, 'EAGAIN', 'semop'));
-    await assert.rejects(set.acquire(0, { timeout: 30 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'semop' });
+    await assert.rejects(set.acquire(0, { timeout: 30 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'semop', id: set.id, message: `semop id ${set.id} timed out after 30 ms` });
     set.release(0, 2);
     set.release();
     assert.equal(set.getValue(0), 3);
@@ -91,7 +91,7 @@ describe('SemaphoreSet', function () {
     assert.equal(set.getValue(0), 0);
     assert.throws(() => set.acquireSync(0, { block: false }), (error) => assertIpcError(error, 'EAGAIN', 'semop'));
     const started = performance.now();
-    assert.throws(() => set.acquireSync(0, { timeout: 30 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'semtimedop' });
+    assert.throws(() => set.acquireSync(0, { timeout: 30 }), { name: 'TimeoutError', code: 'ETIMEDOUT', syscall: 'semtimedop', id: set.id });
     assert.ok(performance.now() - started >= 25, 'it waited');
     set.release(0, 3);
     set.waitForZeroSync(1);
@@ -175,7 +175,7 @@ describe('SemaphoreSet', function () {
     // A set no semop has touched cannot be opened, unless asked not to wait.
     const rawKey = randomKey();
     const raw = sem.semget(rawKey, 1, IPC_CREAT | IPC_EXCL | 0o600);
-    const notInitialised = { name: 'TimeoutError', code: 'ETIMEDOUT', message: /not initialised/ };
+    const notInitialised = { name: 'TimeoutError', code: 'ETIMEDOUT', message: /not initialised/, id: raw };
     assert.throws(() => SemaphoreSet.openSync(rawKey, { timeout: 20 }), notInitialised);
     await assert.rejects(SemaphoreSet.open(rawKey, { timeout: 20 }), notInitialised);
     assert.equal(SemaphoreSet.openSync(rawKey, { waitForInit: false }).id, raw);
