@@ -1,9 +1,13 @@
 // Pending promise calls: what N receives waiting on one queue cost the process (threads,
-// memory, mappings), how long aborting them all takes, and what is left once they ended.
+// memory, mappings), how long aborting them all takes, and what is left once they ended. Each
+// count is measured in a process of its own: one after another in one process, the second
+// would start from what the first left in the heap and the allocator.
 // Alone: node dist/bench/pending.js [counts...]
+import { execFile } from 'node:child_process';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IPC_PRIVATE, IPC_RMID, msgctl, msgget } from '../lib';
 import * as promises from '../lib/promises';
@@ -32,8 +36,15 @@ function delta(after: Usage, before: Usage): string {
     + `${signed(after.rssMiB - before.rssMiB)} MiB RSS, ${signed(after.mappings - before.mappings)} mappings`;
 }
 
+interface Cost {
+  pending: string;
+  abortMs: number;
+  settledMs: number;
+  after: string;
+}
+
 /** N receives pending on one queue, then aborted; resolves with what each stage cost. */
-export async function pendingCost(count: number): Promise<{ pending: string; abortMs: number; settledMs: number; after: string }> {
+export async function pendingCost(count: number): Promise<Cost> {
   // libuv's threadpool, which kernel-ipc starts before its first waiter, is not counted.
   await readFile(__filename);
   const msqid = msgget(IPC_PRIVATE, 0o600);
@@ -64,9 +75,10 @@ export async function pendingCost(count: number): Promise<{ pending: string; abo
 }
 
 export async function pendingCalls(counts = [1000, 10000]): Promise<void> {
-  console.log('pending promise calls: N msgrcv waiting on one queue');
+  console.log('pending promise calls: N msgrcv waiting on one queue, each N in a new process');
   for (const count of counts) {
-    const { pending, abortMs, settledMs, after } = await pendingCost(count);
+    const { stdout } = await promisify(execFile)(process.execPath, [__filename, '--one', String(count)], { encoding: 'utf8' });
+    const { pending, abortMs, settledMs, after } = JSON.parse(stdout) as Cost;
     console.log(`  ${String(count).padStart(6)} pending: ${pending}`);
     console.log(`         abort(): ${abortMs.toFixed(1)} ms on the event loop, all settled after ${settledMs.toFixed(1)} ms`);
     console.log(`         4 s after they ended: ${after}`);
@@ -74,6 +86,11 @@ export async function pendingCalls(counts = [1000, 10000]): Promise<void> {
 }
 
 if (require.main === module) {
-  const counts = process.argv.slice(2).map(Number);
-  void pendingCalls(counts.length > 0 ? counts : undefined);
+  const [first, ...rest] = process.argv.slice(2);
+  if (first === '--one') {
+    void pendingCost(Number(rest[0])).then((cost) => process.stdout.write(JSON.stringify(cost)));
+  } else {
+    const counts = [first, ...rest].filter((arg) => arg !== undefined).map(Number);
+    void pendingCalls(counts.length > 0 ? counts : undefined);
+  }
 }
