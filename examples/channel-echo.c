@@ -25,11 +25,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-enum { MAGIC = 0x4350494b, VERSION = 1, HEADER_BYTES = 512, PREFIX_OFFSET = 256, PREFIX_BYTES = 256 };
+enum { MAGIC = 0x4350494b, VERSION = 2, HEADER_BYTES = 512, PREFIX_OFFSET = 256, PREFIX_BYTES = 256 };
 /* The header's 32-bit words. */
 enum {
   W_MAGIC, W_VERSION, W_CAPACITY, W_HEADER_BYTES, W_WRITER_PID, W_READER_PID, W_WRITER_CLOSED, W_READER_CLOSED,
-  W_WRITE = 16, W_WRITER_SLEEPS = 17, W_READ = 32, W_READER_SLEEPS = 33,
+  W_WRITE = 16, W_READ = 32, W_WRITER_SLEEPS = 48, W_READER_SLEEPS = 49,
 };
 /* A sleeps word: AWAKE, or (n << 2) | how, with a new n for every sleep. */
 enum { AWAKE, ON_FUTEX, ON_DOORBELL, SLEEP_HOW = 3 };
@@ -56,6 +56,21 @@ static void die(const char *what) {
 static uint32_t record_bytes(uint32_t length) { return RECORD_HEADER + ((length + 7) & ~7u); }
 
 static int32_t load(struct end *e, int word) { return atomic_load(&e->words[word]); }
+
+/* A record's header: its length, then its stamp, the record's position with its kind in the low
+   3 bits, stored last. */
+static _Atomic int32_t *stamp_at(struct end *e, uint32_t offset) { return (_Atomic int32_t *)(e->ring + offset + 4); }
+static int32_t stamp(uint32_t position, uint32_t kind) { return (int32_t)((position & ~7u) | kind); }
+
+/* The reader: whether the record at its position is there (its stamp is the position's). */
+static int available(struct end *e, uint32_t unused) {
+  (void)unused;
+  int32_t seen = atomic_load(stamp_at(e, e->position & (e->capacity - 1)));
+  return (((uint32_t)seen ^ e->position) & ~7u) == 0 && (seen & 7) != 0;
+}
+
+/* The writer: whether `need` bytes of the ring are free. */
+static int has_room(struct end *e, uint32_t need) { return e->capacity - (e->position - (uint32_t)load(e, W_READ)) >= need; }
 
 /* Opens the channel with segment `id` as its writer or reader; the Node process that made it is
    the other end. */
@@ -111,28 +126,28 @@ static void wake_peer(struct end *e) {
   }
 }
 
-/* Publishes this end's position (the words after the last record written, or released). */
+/* Stores this end's position (the bytes released, which the writer may reuse; or the bytes
+   written, which only an end that opens the channel later reads), and wakes the other end. */
 static void publish(struct end *e) {
   atomic_store(&e->words[e->writer ? W_WRITE : W_READ], (int32_t)e->position);
   wake_peer(e);
 }
 
-/* Waits until the other end's position is no longer `seen`, or it closed: spins, then sleeps on
-   this end's doorbell, which the other end rings, and whose end-of-file says that it is gone. */
-static void wait_for_peer(struct end *e, int32_t seen) {
-  int theirs = e->writer ? W_READ : W_WRITE;
+/* Waits until ready(e, need), or the other end closed: spins, then sleeps on this end's
+   doorbell, which the other end rings, and whose end-of-file says that it is gone. */
+static void wait_for_peer(struct end *e, int (*ready)(struct end *, uint32_t), uint32_t need) {
   for (int i = 0; i < SPINS; i++)
-    if (load(e, theirs) != seen || peer_closed(e)) return;
+    if (ready(e, need) || peer_closed(e)) return;
   _Atomic int32_t *mine = &e->words[e->writer ? W_WRITER_SLEEPS : W_READER_SLEEPS];
   for (;;) {
     e->sleeps = (e->sleeps + 1) & 0x3fffffff;
     atomic_store(mine, (int32_t)(e->sleeps << 2 | ON_DOORBELL));
-    if (load(e, theirs) != seen || peer_closed(e)) break;
+    if (ready(e, need) || peer_closed(e)) break;
     struct pollfd bell = {e->own_bell, POLLIN, 0};
     if (poll(&bell, 1, -1) < 0 && errno != EINTR) die("cannot wait on the doorbell");
     char bytes[64];
     while (read(e->own_bell, bytes, sizeof bytes) > 0) {}
-    if ((bell.revents & POLLHUP) && load(e, theirs) == seen && !peer_closed(e)) die("the other end is gone");
+    if ((bell.revents & POLLHUP) && !ready(e, need) && !peer_closed(e)) die("the other end is gone");
   }
   atomic_store(mine, AWAKE);
 }
@@ -141,29 +156,25 @@ static void wait_for_peer(struct end *e, int32_t seen) {
    Checked against the ring: the other end may be buggy or hostile. */
 static const unsigned char *receive(struct end *e, uint32_t *length, uint32_t *bytes) {
   for (;;) {
-    int32_t write = load(e, W_WRITE);
-    uint32_t waiting = (uint32_t)write - e->position;
-    if (waiting == 0) {
+    if (!available(e, 0)) {
       if (peer_closed(e)) {
-        if ((uint32_t)load(e, W_WRITE) == e->position) return NULL;
+        if (!available(e, 0)) return NULL;
         continue;
       }
-      wait_for_peer(e, write);
+      wait_for_peer(e, available, 0);
       continue;
     }
-    if (waiting > e->capacity || (waiting & 7)) die("corrupt: the write position is not in the ring");
     uint32_t offset = e->position & (e->capacity - 1);
     uint32_t header[2];
     memcpy(header, e->ring + offset, sizeof header);
-    if (header[1] == KIND_PADDING) {
-      if (header[0] != e->capacity - offset - RECORD_HEADER || waiting < e->capacity - offset) die("corrupt: a padding record");
+    if ((header[1] & 7) == KIND_PADDING) {
+      if (header[0] != e->capacity - offset - RECORD_HEADER) die("corrupt: a padding record");
       e->position += e->capacity - offset;
       publish(e);
       continue;
     }
-    if (header[1] != KIND_DATA || header[0] > e->capacity / 2 - RECORD_HEADER || record_bytes(header[0]) > waiting ||
-        offset + record_bytes(header[0]) > e->capacity)
-      die("corrupt: a record longer than what was written");
+    if ((header[1] & 7) != KIND_DATA || header[0] > e->capacity / 2 - RECORD_HEADER || offset + record_bytes(header[0]) > e->capacity)
+      die("corrupt: a record longer than the ring has room for");
     *length = header[0];
     *bytes = record_bytes(header[0]);
     return e->ring + offset + RECORD_HEADER;
@@ -177,21 +188,22 @@ static unsigned char *reserve(struct end *e, uint32_t length, uint32_t *need) {
   *need = to_end < record_bytes(length) ? record_bytes(length) + to_end : record_bytes(length);
   for (;;) {
     if (peer_closed(e)) die("the reader closed the channel");
-    int32_t read = load(e, W_READ);
-    if (e->capacity - (e->position - (uint32_t)read) >= *need) break;
-    wait_for_peer(e, read);
+    if (has_room(e, *need)) break;
+    wait_for_peer(e, has_room, *need);
   }
   if (to_end < record_bytes(length)) {
-    uint32_t padding[2] = {to_end - RECORD_HEADER, KIND_PADDING};
-    memcpy(e->ring + offset, padding, sizeof padding);
+    uint32_t padding = to_end - RECORD_HEADER;
+    memcpy(e->ring + offset, &padding, sizeof padding);
+    atomic_store(stamp_at(e, offset), stamp(e->position, KIND_PADDING));
     offset = 0;
   }
   return e->ring + offset + RECORD_HEADER;
 }
 
 static void commit(struct end *e, unsigned char *data, uint32_t length, uint32_t need) {
-  uint32_t header[2] = {length, KIND_DATA};
-  memcpy(data - RECORD_HEADER, header, sizeof header);
+  uint32_t offset = (uint32_t)(data - RECORD_HEADER - e->ring);
+  memcpy(data - RECORD_HEADER, &length, sizeof length);
+  atomic_store(stamp_at(e, offset), stamp(e->position + need - record_bytes(length), KIND_DATA));
   e->position += need;
   publish(e);
 }

@@ -133,7 +133,7 @@ describe('channel', function () {
     `, { eval: true, workerData: { id: writer.id, received } });
     await writer.connected;
     const words = new Int32Array(shm.keep(shmat(writer.id)).buffer, 0, 64);
-    const READER_SLEEPS = 33;
+    const READER_SLEEPS = 49;
     const asleep = async () => {
       while (Atomics.load(words, READER_SLEEPS) === 0) await delay(1);
       return Atomics.load(words, READER_SLEEPS);
@@ -303,17 +303,27 @@ describe('channel', function () {
     const raw = shm.keep(shmat(channel.id));
     const writer = await ChannelWriter.open({ id: channel.id });
     ends.push(writer);
-    const words = new Int32Array(raw.buffer, raw.byteOffset, 128);
+    const ring = new Int32Array(raw.buffer, raw.byteOffset + 512, 1024);
     writer.sendSync('abc');
-    // The record's length, made larger than what was written.
-    raw.writeUInt32LE(3000, 512);
+    // The record's length, made larger than the ring could hold.
+    ring[0] = 3000;
     await assert.rejects(channel.receive(), { code: 'ERR_CHANNEL_CORRUPT', message: /says it holds 3000 bytes/ });
-    raw.writeUInt32LE(3, 512);
-    raw.writeUInt32LE(9, 516);
-    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /kind 9/ });
-    raw.writeUInt32LE(1, 516);
-    Atomics.store(words, 16, 1 << 20);
-    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /ahead of the reader's/ });
+    ring[0] = -1;
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /says it holds 4294967295 bytes/ });
+    ring[0] = 3;
+    // The stamp of this position, with a kind no record has.
+    ring[1] = 5;
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /kind 5/ });
+    // Padding that does not reach the end of the ring.
+    ring[1] = 2;
+    assert.throws(() => channel.receiveSync(), { code: 'ERR_CHANNEL_CORRUPT', message: /padding record at 0/ });
+    // A stamp of another lap of the ring, or of no position at all: no record (yet).
+    for (const stale of [4096 | 1, 0, 8 | 1]) {
+      ring[1] = stale;
+      assert.throws(() => channel.receiveSync({ block: false }), { code: 'EAGAIN' });
+    }
+    ring[1] = 1;
+    assert.equal(channel.receiveSync()!.toString(), 'abc');
     // Positions are multiples of 8: one that is not, from before this end opened, is garbage.
     const twisted = ChannelWriter.create(null, { capacity: 4096 });
     ends.push(twisted);

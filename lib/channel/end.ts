@@ -50,8 +50,8 @@ function other(side: Side): Side {
 }
 
 const slot = {
-  writer: { pid: W.writerPid, closed: W.writerClosed, sleeps: W.writerSleeps, position: W.write },
-  reader: { pid: W.readerPid, closed: W.readerClosed, sleeps: W.readerSleeps, position: W.read },
+  writer: { pid: W.writerPid, closed: W.writerClosed, sleeps: W.writerSleeps },
+  reader: { pid: W.readerPid, closed: W.readerClosed, sleeps: W.readerSleeps },
 } as const;
 
 /**
@@ -381,13 +381,12 @@ export abstract class ChannelEnd {
 
   /**
    * Until `ready()` may have come true: spins (unless spinFirst() did), then sleeps off the
-   * event loop while the other end's position is `seen()`. Fails if the call may not wait, or
-   * no longer.
+   * event loop unless it came true meanwhile. Fails if the call may not wait, or no longer.
    */
-  protected async waitFor(ready: () => boolean, seen: () => number, waiting: Waiting, spin = true): Promise<void> {
+  protected async waitFor(ready: () => boolean, waiting: Waiting, spin = true): Promise<void> {
     if (!waiting.block) throw this.#stillThere();
     try {
-      if (!(spin && this.#spin.until(ready))) await this.sleep(seen(), waiting.stop);
+      if (!(spin && this.#spin.until(ready))) await this.sleep(ready, waiting.stop);
     } catch (error) {
       throw error === TIMED_OUT ? this.#stillThere(waiting.timeout) : error;
     } finally {
@@ -407,10 +406,10 @@ export abstract class ChannelEnd {
   }
 
   /** waitFor, blocking the thread. */
-  protected waitForSync(ready: () => boolean, seen: () => number, waiting: Waiting): void {
+  protected waitForSync(ready: () => boolean, waiting: Waiting): void {
     if (!waiting.block) throw this.#stillThere();
     try {
-      if (!this.#spin.until(ready) && !this.sleepSync(seen(), waiting.deadline)) throw this.#stillThere(waiting.timeout);
+      if (!this.#spin.until(ready) && !this.sleepSync(ready, waiting.deadline)) throw this.#stillThere(waiting.timeout);
     } finally {
       this.#spin.waited();
     }
@@ -456,18 +455,17 @@ export abstract class ChannelEnd {
   }
 
   /**
-   * Sleeps, blocking the thread, until the word at the other end's position changes from
-   * `seen`, or `deadline` (performance.now()) passes; false then.
+   * Sleeps, blocking the thread, until `ready()` (which looks at what the other end wrote), or
+   * `deadline` (performance.now()) passes; false then.
    */
-  protected sleepSync(seen: number, deadline: number): boolean {
+  protected sleepSync(ready: () => boolean, deadline: number): boolean {
     const mine = slot[this.#side].sleeps;
-    const position = slot[other(this.#side)].position;
     let asked = performance.now();
     try {
       for (;;) {
         const mark = this.#sleepMark(ON_FUTEX);
         Atomics.store(this.words, mine, mark);
-        if (Atomics.load(this.words, position) !== seen || this.peerEnded()) return true;
+        if (ready() || this.peerEnded()) return true;
         const now = performance.now();
         // After a slice without news (the event loop cannot read the doorbell meanwhile): ask
         // the kernel whether the other end still runs.
@@ -480,7 +478,7 @@ export abstract class ChannelEnd {
         // wait begins (even one meant for what this end saw already) ends it at once, and it
         // marks itself again. A wait on the position would sleep through it, unmarked.
         futex.wait(this.words, mine, mark, { timeout: Math.min(deadline - now, LIVENESS_SLICE_MS) });
-        if (Atomics.load(this.words, position) !== seen) return true;
+        if (ready()) return true;
       }
     } finally {
       Atomics.store(this.words, mine, AWAKE);
@@ -489,15 +487,14 @@ export abstract class ChannelEnd {
 
   /**
    * Sleeps, off the event loop, until the other end rings this end's doorbell or goes, unless
-   * its position moved from `seen` since; rejects if `signal` aborts.
+   * `ready()` came true since; rejects if `signal` aborts.
    */
-  protected async sleep(seen: number, signal: AbortSignal | undefined): Promise<void> {
+  protected async sleep(ready: () => boolean, signal: AbortSignal | undefined): Promise<void> {
     const mine = slot[this.#side].sleeps;
-    const position = slot[other(this.#side)].position;
     Atomics.store(this.words, mine, this.#sleepMark(ON_DOORBELL));
     try {
       // What changed, the caller looks at.
-      if (Atomics.load(this.words, position) !== seen || this.peerEnded() || this.#bellEnded) return;
+      if (ready() || this.peerEnded() || this.#bellEnded) return;
       await new Promise<void>((resolve, reject) => {
         const onAbort = () => reject(signal!.reason);
         this.#wake = () => {

@@ -8,14 +8,12 @@ import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordByte
 
 export class ChannelReader extends ChannelEnd {
   #read: number;
-  #writeSeen: number;
   /** The bytes of the record last received, given back at the next receive or release(). */
   #held = 0;
 
   private constructor(parts: Parts) {
     super('reader', parts);
     this.#read = Atomics.load(this.words, W.read) >>> 0;
-    this.#writeSeen = this.#read;
   }
 
   /** Makes a channel under `key` (none for a random unused key) and is its reader. */
@@ -44,7 +42,7 @@ export class ChannelReader extends ChannelEnd {
     for (;;) {
       const record = this.#next();
       if (record !== undefined) return record;
-      this.waitForSync(() => this.#available(), () => this.#writeSeen | 0, waiting);
+      this.waitForSync(() => this.#available(), waiting);
     }
   }
 
@@ -107,13 +105,14 @@ export class ChannelReader extends ChannelEnd {
     for (let spin = !spun; ; spin = true) {
       const record = this.#next();
       if (record !== undefined) return record;
-      await this.waitFor(() => this.#available(), () => this.#writeSeen | 0, waiting, spin);
+      await this.waitFor(() => this.#available(), waiting, spin);
     }
   }
 
+  /** Whether the record at the read position is there: its stamp is this position's, of some kind. */
   #available(): boolean {
-    this.#writeSeen = Atomics.load(this.words, W.write) >>> 0;
-    return this.#writeSeen !== this.#read;
+    const stamp = Atomics.load(this.ringWords, ((this.#read & (this.capacity - 1)) >> 2) + 1);
+    return ((stamp ^ this.#read) & ~7) === 0 && (stamp & 7) !== 0;
   }
 
   /**
@@ -137,28 +136,23 @@ export class ChannelReader extends ChannelEnd {
       }
     }
     const capacity = this.capacity;
-    let waiting = (this.#writeSeen - this.#read) >>> 0;
-    if (waiting > capacity) throw corrupt(`the writer's position is ${waiting} bytes ahead of the reader's, in a ring of ${capacity}`);
-    if ((this.#read & 7) !== 0) throw corrupt(`the read position ${this.#read} is not a multiple of 8`);
     let offset = this.#read & (capacity - 1);
     const words = this.ringWords;
-    let kind = words[(offset >> 2) + 1];
+    let kind = words[(offset >> 2) + 1] & 7;
     if (kind === KIND_PADDING) {
-      const padding = capacity - offset;
-      if (words[offset >> 2] !== padding - RECORD_HEADER || waiting < padding) throw corrupt(`a padding record at ${offset} does not reach the end of the ring`);
-      this.#read = (this.#read + padding) >>> 0;
-      waiting -= padding;
+      if (words[offset >> 2] !== capacity - offset - RECORD_HEADER) throw corrupt(`a padding record at ${offset} does not reach the end of the ring`);
+      this.#read = (this.#read + capacity - offset) >>> 0;
       // Given back at once: nothing of it is handed out.
       Atomics.store(this.words, W.read, this.#read | 0);
       this.wakePeer();
-      if (waiting === 0) return undefined;
+      if (!this.#available()) return undefined;
       offset = 0;
-      kind = words[1];
+      kind = words[1] & 7;
     }
     const length = words[offset >> 2] >>> 0;
-    if (kind !== KIND_DATA) throw corrupt(`a record at ${offset} is of kind ${kind >>> 0}`);
-    if (length > maxPayload(capacity) || recordBytes(length) > waiting || offset + recordBytes(length) > capacity) {
-      throw corrupt(`a record at ${offset} says it holds ${length} bytes, more than was written there`);
+    if (kind !== KIND_DATA) throw corrupt(`a record at ${offset} is of kind ${kind}`);
+    if (length > maxPayload(capacity) || offset + recordBytes(length) > capacity) {
+      throw corrupt(`a record at ${offset} says it holds ${length} bytes, more than the ring has room for`);
     }
     this.#held = recordBytes(length);
     return this.ring.subarray(offset + RECORD_HEADER, offset + RECORD_HEADER + length);

@@ -1,12 +1,13 @@
 // The writing end of a channel: records go into the ring at the write position, copied in or
-// written in place, and are published with one store; the reader is woken only if it sleeps.
+// written in place, and are published by one store, of their stamp; the reader is woken only if
+// it sleeps.
 import { outOfRange } from '../errors';
 import type { IpcTarget } from '../ipc';
 import { toBytes, validateInteger } from '../validate';
 import {
   ChannelEnd, type ChannelCreateOptions, type ChannelWaitOptions, createParts, openParts, type Parts, validateWaiting, type Waiting,
 } from './end';
-import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, W } from './layout';
+import { corrupt, KIND_DATA, KIND_PADDING, maxPayload, RECORD_HEADER, recordBytes, stamp, W } from './layout';
 
 export class ChannelWriter extends ChannelEnd {
   #write: number;
@@ -92,13 +93,13 @@ export class ChannelWriter extends ChannelEnd {
     this.checkNoPending();
     const waiting = validateWaiting(options, false);
     const need = this.#need(length);
-    while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting);
+    while (!this.#hasRoom(need)) this.waitForSync(() => this.#hasRoom(need), waiting);
     this.#place(length, need);
   }
 
   async #reserve(length: number, waiting: Waiting): Promise<void> {
     const need = this.#need(length);
-    while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), () => this.#readSeen | 0, waiting);
+    while (!this.#hasRoom(need)) await this.waitFor(() => this.#hasRoom(need), waiting);
     this.#place(length, need);
   }
 
@@ -113,10 +114,15 @@ export class ChannelWriter extends ChannelEnd {
     const offset = this.#reservedAt;
     if (offset < 0) throw Object.assign(new Error('Invalid state: nothing is reserved'), { code: 'ERR_INVALID_STATE' });
     this.#reservedAt = -1;
+    const position = (this.#reservedNext - recordBytes(this.#reservedLength)) | 0;
     this.ringWords[offset >> 2] = this.#reservedLength;
-    this.ringWords[(offset >> 2) + 1] = KIND_DATA;
+    // The stamp last: the reader takes the record from then on. (Atomic, so that what the
+    // reader reads of the record is written before it, and that this end then sees whether the
+    // reader sleeps: it marks its sleep before it looks at the stamp.)
+    Atomics.store(this.ringWords, (offset >> 2) + 1, stamp(position, KIND_DATA));
     this.#write = this.#reservedNext;
-    Atomics.store(this.words, W.write, this.#write | 0);
+    // For an end that opens the channel later; nothing waits on it.
+    this.words[W.write] = this.#write | 0;
     this.wakePeer();
   }
 
@@ -145,7 +151,7 @@ export class ChannelWriter extends ChannelEnd {
     let offset = this.#write & (this.capacity - 1);
     if (need !== recordBytes(length)) {
       this.ringWords[offset >> 2] = this.capacity - offset - RECORD_HEADER;
-      this.ringWords[(offset >> 2) + 1] = KIND_PADDING;
+      Atomics.store(this.ringWords, (offset >> 2) + 1, stamp(this.#write, KIND_PADDING));
       offset = 0;
     }
     this.#reservedAt = offset;
