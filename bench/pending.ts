@@ -37,6 +37,7 @@ function delta(after: Usage, before: Usage): string {
 }
 
 interface Cost {
+  startMs: number;
   pending: string;
   abortMs: number;
   settledMs: number;
@@ -54,10 +55,12 @@ export async function pendingCost(count: number): Promise<Cost> {
     const controller = new AbortController();
     // One signal for them all, as intended: no leak to warn of.
     setMaxListeners(Infinity, controller.signal);
+    const starting = performance.now();
     const calls = Array.from({ length: count }, () => promises.msgrcv(msqid, 64, 0, 0, { signal: controller.signal }).then(
       () => 'received',
       (error: Error) => error.name,
     ));
+    const startMs = performance.now() - starting;
     await sleep(200);
     const pending = delta(usage(), before);
     const started = performance.now();
@@ -68,7 +71,7 @@ export async function pendingCost(count: number): Promise<Cost> {
     if (outcomes.some((outcome) => outcome !== 'AbortError')) throw new Error('a call did not end aborted');
     // Idle waiter threads end after 3 s.
     await sleep(4000);
-    return { pending, abortMs, settledMs, after: delta(usage(), before) };
+    return { startMs, pending, abortMs, settledMs, after: delta(usage(), before) };
   } finally {
     msgctl(msqid, IPC_RMID);
   }
@@ -78,8 +81,9 @@ export async function pendingCalls(counts = [1000, 10000]): Promise<void> {
   console.log('pending promise calls: N msgrcv waiting on one queue, each N in a new process');
   for (const count of counts) {
     const { stdout } = await promisify(execFile)(process.execPath, [__filename, '--one', String(count)], { encoding: 'utf8' });
-    const { pending, abortMs, settledMs, after } = JSON.parse(stdout) as Cost;
+    const { startMs, pending, abortMs, settledMs, after } = JSON.parse(stdout) as Cost;
     console.log(`  ${String(count).padStart(6)} pending: ${pending}`);
+    console.log(`         started in ${startMs.toFixed(1)} ms on the event loop`);
     console.log(`         abort(): ${abortMs.toFixed(1)} ms on the event loop, all settled after ${settledMs.toFixed(1)} ms`);
     console.log(`         4 s after they ended: ${after}`);
   }
