@@ -1,7 +1,7 @@
 // The promise calls' waiting: lines that share a thread, the limit on threads, and settlements
 // that neither depend on user code nor throw, whatever the process does around them.
 import assert from 'node:assert/strict';
-import { once, setMaxListeners } from 'node:events';
+import { getEventListeners, once, setMaxListeners } from 'node:events';
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -66,6 +66,8 @@ describe('promise calls that wait', function () {
     // A thread each took two mappings (stack and guard page) and 256 KiB of address space.
     assert.ok(mappings() - before.mappings < 1000, `${mappings() - before.mappings} mappings more`);
     assert.ok(statusField('VmSize') - before.vm < 512 * 1024, `${statusField('VmSize') - before.vm} KiB more address space`);
+    // A listener each made starting them quadratic: EventTarget walks its listeners to add one.
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
     for (let i = 0; i < 100; i++) msgsndSync(id, 1, String(i));
     const first = await Promise.all(receives.slice(0, 100));
     assert.deepEqual(first.map(({ data }) => data.toString()), Array.from({ length: 100 }, (_, i) => String(i)));
@@ -73,6 +75,21 @@ describe('promise calls that wait', function () {
     const rest = await Promise.allSettled(receives.slice(100));
     assert.ok(rest.every((result) => result.status === 'rejected' && result.reason.name === 'AbortError'));
     assert.equal(msgctl(id, IPC_STAT).qnum, 0, 'no message was taken by an aborted call');
+  });
+
+  it('leave no listener on a signal once the calls that shared it are over, and still hear it after', async () => {
+    const id = msg.queue();
+    const controller = new AbortController();
+    const calls = [1, 2, 3].map(() => msgrcv(id, 64, 0, 0, { signal: controller.signal }));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 1);
+    for (let i = 0; i < 3; i++) msgsndSync(id, 1, 'x');
+    await Promise.all(calls);
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
+    const later = msgrcv(id, 64, 0, 0, { signal: controller.signal });
+    await sleep(10);
+    controller.abort();
+    await assert.rejects(later, { name: 'AbortError' });
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
   });
 
   it('reject a call that would need a thread past the limit with EAGAIN, and go on working', async () => {
