@@ -193,6 +193,8 @@ static unsigned char *reserve(struct end *e, uint32_t length, uint32_t *need) {
   }
   if (to_end < record_bytes(length)) {
     uint32_t padding = to_end - RECORD_HEADER;
+    /* Where the reader goes after the padding: cleared before the padding is published. */
+    atomic_store_explicit(stamp_at(e, 0), 0, memory_order_relaxed);
     memcpy(e->ring + offset, &padding, sizeof padding);
     atomic_store(stamp_at(e, offset), stamp(e->position, KIND_PADDING));
     offset = 0;
@@ -203,6 +205,10 @@ static unsigned char *reserve(struct end *e, uint32_t length, uint32_t *need) {
 static void commit(struct end *e, unsigned char *data, uint32_t length, uint32_t need) {
   uint32_t offset = (uint32_t)(data - RECORD_HEADER - e->ring);
   memcpy(data - RECORD_HEADER, &length, sizeof length);
+  /* The next record's stamp word, cleared first (unless the ring is then full): it may hold
+     payload of an earlier lap. */
+  uint32_t next = e->position + need;
+  if (next - (uint32_t)load(e, W_READ) < e->capacity) atomic_store_explicit(stamp_at(e, next & (e->capacity - 1)), 0, memory_order_relaxed);
   atomic_store(stamp_at(e, offset), stamp(e->position + need - record_bytes(length), KIND_DATA));
   e->position += need;
   publish(e);

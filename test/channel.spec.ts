@@ -298,6 +298,44 @@ describe('channel', function () {
     await assert.rejects(waiting, { code: 'ERR_CHANNEL_CLOSED' });
   });
 
+  it('never takes payload of an earlier lap, or a stamp 2^32 bytes old, for the next record', async () => {
+    // Payload that happens to hold, where a later record's stamp goes, that record's stamp.
+    const channel = reader(4096);
+    const writer = await ChannelWriter.open({ id: channel.id });
+    ends.push(writer);
+    const first = Buffer.alloc(2040);
+    first.writeUInt32LE(4, 8);
+    first.writeUInt32LE(4112 | 1, 12);
+    for (const record of [first, Buffer.alloc(2040), Buffer.alloc(8)]) {
+      writer.sendSync(record);
+      assert.equal(channel.receiveSync()!.length, record.length);
+    }
+    assert.throws(() => channel.receiveSync({ block: false }), { code: 'EAGAIN' }, 'nothing was sent');
+    writer.sendSync('real');
+    assert.equal(channel.receiveSync({ timeout: 1000 })!.toString(), 'real');
+    // A ring of 2^30: four laps later, position 8 is position 8 again.
+    const big = reader(2 ** 30);
+    const bigWriter = await ChannelWriter.open({ id: big.id });
+    ends.push(bigWriter);
+    const put = (length: number, text?: string) => {
+      const view = bigWriter.reserveSync(length);
+      if (text !== undefined) view.write(text);
+      bigWriter.commit();
+      big.receiveSync();
+      big.release();
+    };
+    put(0);
+    put(5, 'hello');
+    put(2 ** 29 - 8);
+    put(2 ** 29 - 32);
+    for (let lap = 1; lap < 4; lap++) {
+      put(2 ** 29 - 8);
+      put(2 ** 29 - 8);
+    }
+    put(0);
+    assert.throws(() => big.receiveSync({ block: false }), { code: 'EAGAIN' }, 'the record at 8 came 2^32 bytes ago');
+  });
+
   it('reports garbage from the other end as corrupt, never reading outside the ring', async () => {
     const channel = reader(4096);
     const raw = shm.keep(shmat(channel.id));

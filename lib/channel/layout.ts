@@ -25,7 +25,9 @@
 //                   the low 3 bits (1 data, 2 padding): the reader waits for the stamp its read
 //                   position should have, in the very cache line that brings the record, rather
 //                   than for the write position, a line of its own (a transfer between CPUs more
-//                   per record); and a stamp left from an earlier lap of the ring never matches.
+//                   per record). The writer stores 0 in the next record's stamp word before it
+//                   stores a stamp (unless the ring is then full): what was there may be payload
+//                   of an earlier lap, or a stamp of 2^32 bytes before, either of which can match.
 import { invalidState } from '../errors';
 
 export const MAGIC = 0x4350494b;

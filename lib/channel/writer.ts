@@ -116,6 +116,12 @@ export class ChannelWriter extends ChannelEnd {
     this.#reservedAt = -1;
     const position = (this.#reservedNext - recordBytes(this.#reservedLength)) | 0;
     this.ringWords[offset >> 2] = this.#reservedLength;
+    // The next record's stamp word, cleared before this record is published: the reader looks
+    // at it as soon as it has this record, and until then it may hold anything (payload of an
+    // earlier lap, or a stamp 2^32 bytes old). Not when the ring is full after this record:
+    // it is then the unread record at the read position, whose stamp is of another lap.
+    const next = this.#reservedNext;
+    if (((next - this.#readSeen) >>> 0) < this.capacity) this.ringWords[((next & (this.capacity - 1)) >> 2) + 1] = 0;
     // The stamp last: the reader takes the record from then on. (Atomic, so that what the
     // reader reads of the record is written before it, and that this end then sees whether the
     // reader sleeps: it marks its sleep before it looks at the stamp.)
@@ -150,6 +156,8 @@ export class ChannelWriter extends ChannelEnd {
   #place(length: number, need: number): void {
     let offset = this.#write & (this.capacity - 1);
     if (need !== recordBytes(length)) {
+      // Where the reader goes after the padding: cleared before the padding is published.
+      this.ringWords[1] = 0;
       this.ringWords[offset >> 2] = this.capacity - offset - RECORD_HEADER;
       Atomics.store(this.ringWords, (offset >> 2) + 1, stamp(this.#write, KIND_PADDING));
       offset = 0;
