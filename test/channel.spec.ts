@@ -168,7 +168,7 @@ describe('channel', function () {
     const id = channel.id;
     channel.close();
     assert.throws(() => shmctl(id, IPC_STAT), { code: 'EINVAL' });
-    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
+    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}-`)), []);
   });
 
   it('refuses to open a channel whose creator died before anyone opened it, and removes what it left', async () => {
@@ -183,7 +183,7 @@ describe('channel', function () {
     await once(creator, 'exit');
     await assert.rejects(ChannelWriter.open({ id }), { code: 'ERR_CHANNEL_PEER_GONE' });
     assert.throws(() => shmctl(id, IPC_STAT), { code: 'EINVAL' });
-    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}.`)), []);
+    assert.deepEqual(readdirSync(tmpdir()).filter((name) => name.startsWith(`kernel-ipc-channel-${id}-`)), []);
   });
 
   it('gives each of several receiveCopy() and receive() calls made at once its own record, intact', async () => {
@@ -296,6 +296,14 @@ describe('channel', function () {
     await new Promise((resolve) => setTimeout(resolve, 20));
     other.close();
     await assert.rejects(waiting, { code: 'ERR_CHANNEL_CLOSED' });
+    // Closed a microtask after a queued call had its room, before it filled it: it says so.
+    for (const call of [(writer: ChannelWriter) => writer.send(Buffer.alloc(100, 1), {}), (writer: ChannelWriter) => writer.reserve(100)]) {
+      const racing = await ChannelWriter.open({ id: reader(4096).id });
+      ends.push(racing);
+      const made = call(racing);
+      void Promise.resolve().then(() => racing.close());
+      await assert.rejects(made, { code: 'ERR_CHANNEL_CLOSED' });
+    }
   });
 
   it('never takes payload of an earlier lap, or a stamp 2^32 bytes old, for the next record', async () => {

@@ -1,5 +1,6 @@
 // What both ends of a channel share: making or opening the segment and its doorbells, knowing
 // whether the other end is there, and sleeping until it says so.
+import { randomBytes } from 'node:crypto';
 import { closeSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -95,15 +96,17 @@ export function createParts(side: Side, key: number | null | undefined, options:
   if ((capacity & (capacity - 1)) !== 0) throw invalidArgValue('options.capacity', capacity, 'must be a power of two');
   validateMode(mode, 'options.mode');
   const made = createOrOpen(key, true, (k) => shmget(k, HEADER_BYTES + capacity, IPC_CREAT | IPC_EXCL | mode), (k) => shmget(k, 0, 0));
-  const prefix = join(tmpdir(), `kernel-ipc-channel-${made.id}`);
-  const paths = [`${prefix}.writer`, `${prefix}.reader`];
+  // Not the id alone: ids start again in every IPC namespace, and processes in two of them may
+  // share a temporary directory.
+  const prefix = join(tmpdir(), `kernel-ipc-channel-${made.id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const fifos: string[] = [];
   let memory: Buffer | undefined;
   let ownBell: Socket | undefined;
   try {
     if (Buffer.byteLength(prefix) + '.writer'.length >= PREFIX_BYTES) throw invalidState(`the temporary directory's path is too long: ${prefix}`);
-    for (const path of paths) {
-      rmSync(path, { force: true });
+    for (const path of [`${prefix}.writer`, `${prefix}.reader`]) {
       mkfifo(path, mode);
+      fifos.push(path);
     }
     memory = shmat(made.id);
     const words = new Int32Array(memory.buffer, memory.byteOffset, HEADER_BYTES / 4);
@@ -121,7 +124,7 @@ export function createParts(side: Side, key: number | null | undefined, options:
     ownBell?.destroy();
     if (memory !== undefined) shmdt(memory);
     shmctl(made.id, IPC_RMID);
-    for (const path of paths) rmSync(path, { force: true });
+    for (const path of fifos) rmSync(path, { force: true });
     throw error;
   }
 }

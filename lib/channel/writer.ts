@@ -61,6 +61,8 @@ export class ChannelWriter extends ChannelEnd {
     return this.serially(options, async (waiting) => {
       const bytes = toBytes(data);
       await this.#reserve(bytes.length, waiting);
+      // Closed since (which unmapped the ring): there is no room to fill.
+      this.checkOpen();
       this.ring.set(bytes, this.#reservedAt + RECORD_HEADER);
       this.commit();
     });
@@ -79,6 +81,7 @@ export class ChannelWriter extends ChannelEnd {
   reserve(length: number, options?: ChannelWaitOptions): Promise<Buffer> {
     return this.serially(options, async (waiting) => {
       await this.#reserve(length, waiting);
+      this.checkOpen();
       return this.#reservedView();
     });
   }
