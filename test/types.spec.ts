@@ -95,8 +95,8 @@ describe('TypeScript consumers', function () {
     assert.equal(status, 0, stdout + stderr);
   }
 
-  // The TypeScript 7 cases leave types unset: its default is [], no @types package, so they also
-  // check that the declarations bring in Node's types themselves.
+  // The TypeScript 6 and 7 cases leave types unset: their default is [], no @types package, so
+  // they also check that the declarations bring in Node's types themselves.
   it('nodenext, TypeScript 7: import from an ES module, import = require from a CommonJS one', () => {
     typeCheck('typescript', 'nodenext', { module: 'nodenext', moduleResolution: 'nodenext' }, {
       'consumer.mts': esmConsumer,
@@ -107,6 +107,13 @@ describe('TypeScript consumers', function () {
   it('nodenext, TypeScript 7: kernel-ipc/promises alone', () => {
     typeCheck('typescript', 'promises', { module: 'nodenext', moduleResolution: 'nodenext' }, {
       'consumer.mts': promisesConsumer,
+    });
+  });
+
+  it('nodenext, TypeScript 6, whose default types is [] too', () => {
+    typeCheck('typescript6', 'nodenext6', { module: 'nodenext', moduleResolution: 'nodenext' }, {
+      'consumer.mts': esmConsumer,
+      'consumer.cts': commonJsConsumer,
     });
   });
 
