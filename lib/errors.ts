@@ -42,6 +42,13 @@ export function keyText(key: number): string {
   return `0x${(key >>> 0).toString(16).padStart(8, '0')}`;
 }
 
+/** A subject as an error names it ('key 0x4b491507', 'id 5'), and the property it sets. */
+function describe(subject: Subject): { name: 'key' | 'id'; value: number; text: string } {
+  return 'key' in subject
+    ? { name: 'key', value: subject.key, text: `key ${keyText(subject.key)}` }
+    : { name: 'id', value: subject.id, text: `id ${subject.id}` };
+}
+
 /**
  * Names the key or id in the error of a call about it, as fs names the path
  * ('ENOENT: no such file or directory, shmget key 0x4b491507'), and sets `key` or `id`.
@@ -60,8 +67,8 @@ export function naming(error: unknown, subject: Subject): unknown {
   } catch {
     stack = undefined;
   }
-  const [name, value] = 'key' in subject ? ['key', subject.key] : ['id', subject.id];
-  error.message += ` ${name} ${name === 'key' ? keyText(value) : value}`;
+  const { name, value, text } = describe(subject);
+  error.message += ` ${text}`;
   Object.defineProperty(error, name, { value, enumerable: true });
   if (typeof stack === 'string' && stack.startsWith(header)) error.stack = `${error.name}: ${error.message}${stack.slice(header.length)}`;
   return error;
@@ -138,10 +145,10 @@ export function abortError(cause: unknown): Error {
  * call was about, when given, as naming() does ('semtimedop id 5 timed out after 100 ms').
  */
 export function timeoutError(syscall: string, timeout: number, subject?: Subject, message?: string): Error {
-  const [name, value] = subject === undefined ? [] : 'key' in subject ? ['key', subject.key] : ['id', subject.id];
-  const about = name === undefined ? '' : ` ${name} ${name === 'key' ? keyText(value!) : value}`;
-  const error = Object.assign(new Error(message ?? `${syscall}${about} timed out after ${timeout} ms`), { code: 'ETIMEDOUT', syscall });
+  const about = subject === undefined ? undefined : describe(subject);
+  const text = message ?? `${syscall}${about === undefined ? '' : ` ${about.text}`} timed out after ${timeout} ms`;
+  const error = Object.assign(new Error(text), { code: 'ETIMEDOUT', syscall });
   error.name = 'TimeoutError';
-  if (name !== undefined) Object.defineProperty(error, name, { value, enumerable: true });
+  if (about !== undefined) Object.defineProperty(error, about.name, { value: about.value, enumerable: true });
   return error;
 }

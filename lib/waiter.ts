@@ -59,8 +59,11 @@ interface AbortWaiters {
 const abortWaiters = new WeakMap<AbortSignal, AbortWaiters>();
 let nextWaiter = 0;
 
-/** Runs `onAbort` once `signal` aborts (in call order); returns what keeps it from running. */
-function whenAborted(signal: AbortSignal, onAbort: () => void): () => void {
+/**
+ * Runs `onAbort` once `signal` (a real AbortSignal, not aborted yet) aborts, in call order,
+ * whatever the signal's own methods or other listeners do; returns what keeps it from running.
+ */
+export function whenAborted(signal: AbortSignal, onAbort: () => void): () => void {
   let waiters: AbortWaiters | undefined = mapGet.call(abortWaiters, signal);
   if (waiters === undefined) {
     const made: AbortWaiters = {

@@ -231,6 +231,15 @@ describe('channel', function () {
     // Nothing was taken by the calls that ended.
     writer.sendSync('two');
     assert.equal((await channel.receive())!.toString(), 'two');
+    // Waiting (asleep) and queued calls hear an abort that an earlier listener kept from the others.
+    const controller = new AbortController();
+    controller.signal.addEventListener('abort', (event) => event.stopImmediatePropagation());
+    const asleep = channel.receive({ signal: controller.signal });
+    const queued = channel.receive({ signal: controller.signal, timeout: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort();
+    await assert.rejects(asleep, { name: 'AbortError' });
+    await assert.rejects(queued, { name: 'AbortError' });
   });
 
   it('resolves connected, then gives every record, when the writer sends and closes before this end looks', async () => {

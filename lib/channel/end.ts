@@ -12,7 +12,7 @@ import { native } from '../native';
 import { createOrOpen, IPC_CREAT, IPC_EXCL, IPC_RMID, IPC_STAT, type IpcTarget, validateTarget } from '../ipc';
 import { shmat, shmctl, shmdt, shmget } from '../shm';
 import { validateBoolean, validateInteger, validateMode, validateOptions } from '../validate';
-import { validateWaitOptions } from '../waiter';
+import { validateWaitOptions, whenAborted } from '../waiter';
 import {
   AWAKE, corrupt, HEADER_BYTES, MAGIC, MAX_CAPACITY, MIN_CAPACITY, ON_DOORBELL, ON_FUTEX, PREFIX_BYTES, PREFIX_OFFSET,
   SLEEP_COUNT, SLEEP_HOW, VERSION, W,
@@ -336,15 +336,9 @@ export abstract class ChannelEnd {
         const onAbort = () => {
           if (!started) reject(this.stopped(waiting));
         };
-        if (stop.aborted) onAbort();
-        else stop.addEventListener('abort', onAbort, { once: true });
-        run.then(resolve, reject).finally(() => {
-          try {
-            stop.removeEventListener('abort', onAbort);
-          } catch {
-            // The caller's signal, whose methods may be anything: the call is over all the same.
-          }
-        });
+        const stopListening = stop.aborted ? undefined : whenAborted(stop, onAbort);
+        if (stopListening === undefined) onAbort();
+        run.then(resolve, reject).finally(() => stopListening?.());
       });
     }
     const settled = done.finally(() => {
@@ -499,13 +493,15 @@ export abstract class ChannelEnd {
       // What changed, the caller looks at.
       if (ready() || this.peerEnded() || this.#bellEnded) return;
       await new Promise<void>((resolve, reject) => {
-        const onAbort = () => reject(signal!.reason);
+        if (signal?.aborted) {
+          reject(signal.reason);
+          return;
+        }
+        const stopListening = signal === undefined ? undefined : whenAborted(signal, () => reject(signal.reason));
         this.#wake = () => {
-          signal?.removeEventListener('abort', onAbort);
+          stopListening?.();
           resolve();
         };
-        if (signal?.aborted) onAbort();
-        else signal?.addEventListener('abort', onAbort, { once: true });
       });
     } finally {
       this.#wake = undefined;
@@ -605,8 +601,8 @@ export function validateWaiting(options: unknown, promise: boolean): Waiting {
   const stop = new AbortController();
   const forward = () => stop.abort(signal!.reason);
   const timer = setTimeout(() => stop.abort(TIMED_OUT), timeout).unref();
+  const stopForwarding = signal === undefined || signal.aborted ? undefined : whenAborted(signal, forward);
   if (signal?.aborted) forward();
-  else signal?.addEventListener('abort', forward, { once: true });
   return {
     block,
     timeout,
@@ -614,11 +610,7 @@ export function validateWaiting(options: unknown, promise: boolean): Waiting {
     stop: stop.signal,
     end() {
       clearTimeout(timer);
-      try {
-        signal?.removeEventListener('abort', forward);
-      } catch {
-        // The caller's signal, whose methods may be anything: the call is over all the same.
-      }
+      stopForwarding?.();
     },
   };
 }
